@@ -1,0 +1,15 @@
+"""keraslike_torch: Keras recurrent layers for PyTorch that match Keras number for number.
+
+>>> import torch, keraslike_torch as kt
+>>> lstm = kt.LSTM(8, return_sequences=True, return_state=True)
+>>> seq, h, c = lstm(torch.randn(2, 5, 3))
+>>> tuple(seq.shape), tuple(h.shape), tuple(c.shape)
+((2, 5, 8), (2, 8), (2, 8))
+"""
+
+from . import activations, cells, initializers
+from .recurrent import GRU, LSTM, RNN, SimpleRNN
+
+__version__ = "0.1.0"
+
+__all__ = ["LSTM", "GRU", "SimpleRNN", "RNN", "activations", "cells", "initializers"]

@@ -1,0 +1,563 @@
+"""Keras recurrent layers as torch modules: :class:`LSTM`, :class:`GRU`, :class:`SimpleRNN`.
+
+One layer class (:class:`RNN`) runs any cell over time; it validates inputs, masks and states,
+handles ``go_backwards``, ``stateful``, dropout and the return values, and dispatches each call to
+torch's fused kernel when that computes the configuration exactly (LSTM/GRU with tanh + sigmoid,
+SimpleRNN with tanh/relu, masks that are one block per row) and to the sequence runner otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Union
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from . import activations as _activations
+from . import initializers as _initializers
+from .cells import GRUCell, LSTMCell, RecurrentCell, SimpleRNNCell
+from .fused import MaskSpans, fused_call, mask_spans, place_outputs
+from .runner import scan
+
+__all__ = ["RNN", "LSTM", "GRU", "SimpleRNN", "StateLike", "validate_mask"]
+
+StateLike = Union[Tensor, Sequence[Tensor], None]
+
+
+def _check_rate(name: str, value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)):
+        raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
+    if not 0.0 <= float(value) < 1.0:
+        raise ValueError(f"{name} must be in [0, 1), got {value}")
+    return float(value)
+
+
+def validate_mask(mask: Any, batch: int, steps: int, device: torch.device) -> Tensor | None:
+    """Check a Keras-style (B, T) mask and return it as a bool tensor (None stays None).
+
+    Accepts bool tensors/arrays and numeric ones holding only 0 and 1.
+    """
+    if mask is None:
+        return None
+    if not isinstance(mask, Tensor):
+        mask = torch.as_tensor(np.asarray(mask))
+    if mask.dim() != 2:
+        raise ValueError(
+            f"mask must have shape (batch, time) = ({batch}, {steps}); got a {mask.dim()}-D mask "
+            f"of shape {tuple(mask.shape)}"
+        )
+    if tuple(mask.shape) != (batch, steps):
+        raise ValueError(
+            f"mask shape {tuple(mask.shape)} does not match the input's (batch, time) = ({batch}, {steps})"
+        )
+    if mask.dtype != torch.bool:
+        if mask.is_complex() or not bool(((mask == 0) | (mask == 1)).all()):
+            raise ValueError("mask must be boolean or hold only 0 and 1 values")
+        mask = mask != 0
+    return mask.to(device)
+
+
+class RNN(nn.Module):
+    """Runs a :class:`~keraslike_torch.cells.RecurrentCell` over time with Keras's ``RNN``
+    semantics. Use the subclasses :class:`LSTM`, :class:`GRU` and :class:`SimpleRNN`.
+
+    Call: ``layer(inputs, mask=None, initial_state=None, training=None)``; ``inputs`` is
+    (batch, time, features) (or (time, batch, features) with ``time_major=True``). ``training``
+    defaults to ``self.training`` and only matters for dropout. Returns ``y`` or, with
+    ``return_state``, ``(y, *states)``.
+    """
+
+    def __init__(
+        self,
+        cell: RecurrentCell,
+        *,
+        return_sequences: bool = False,
+        return_state: bool = False,
+        go_backwards: bool = False,
+        stateful: bool = False,
+        dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
+        zero_output_for_mask: bool = False,
+        unroll: bool = False,
+        time_major: bool = False,
+        implementation: int = 2,
+        use_fused: bool | str = "auto",
+        name: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.cell = cell
+        self.return_sequences = bool(return_sequences)
+        self.return_state = bool(return_state)
+        self.go_backwards = bool(go_backwards)
+        self.stateful = bool(stateful)
+        self.dropout = _check_rate("dropout", dropout)
+        self.recurrent_dropout = _check_rate("recurrent_dropout", recurrent_dropout)
+        self.zero_output_for_mask = bool(zero_output_for_mask)
+        self.unroll = bool(unroll)  # accepted for Keras compatibility; results do not depend on it
+        self.time_major = bool(time_major)
+        if implementation not in (0, 1, 2):
+            raise ValueError(f"implementation must be 0, 1 or 2, got {implementation!r}")
+        # Keras 3 switches to implementation 1 (one dropout mask per gate) with recurrent dropout.
+        self.implementation = 1 if self.recurrent_dropout > 0 else int(implementation)
+        if use_fused not in ("auto", True, False):
+            raise ValueError(f"use_fused must be 'auto', True or False, got {use_fused!r}")
+        self.use_fused = use_fused
+        self.name = name
+        self._states: tuple[Tensor, ...] | None = None
+        self._forced_dropout_masks: tuple[Any, Any] | None = None
+        self.output_mask: Tensor | None = None
+        if use_fused is True and cell.fused_mode() is None:
+            raise ValueError(
+                f"use_fused=True but no torch kernel computes {type(self).__name__} with "
+                f"activation={cell.activation.name}, recurrent_activation={cell.recurrent_activation.name}"
+                + (", reset_after=False" if getattr(cell, "reset_after", True) is False else "")
+            )
+
+    # ---- Keras-like attributes ------------------------------------------------------------
+
+    @property
+    def units(self) -> int:
+        return self.cell.units
+
+    @property
+    def input_size(self) -> int | None:
+        return self.cell.input_size
+
+    @property
+    def state_count(self) -> int:
+        return self.cell.state_count
+
+    @property
+    def states(self) -> tuple[Tensor, ...] | None:
+        """The stored states of a stateful layer (None before its first call)."""
+        return self._states
+
+    def extra_repr(self) -> str:
+        flags = [
+            f"{k}=True"
+            for k in ("return_sequences", "return_state", "go_backwards", "stateful", "time_major")
+            if getattr(self, k)
+        ]
+        if self.dropout:
+            flags.append(f"dropout={self.dropout}")
+        if self.recurrent_dropout:
+            flags.append(f"recurrent_dropout={self.recurrent_dropout}")
+        return ", ".join(flags)
+
+    def get_keras_weights(self) -> list[np.ndarray]:
+        """Weights in Keras ``layer.get_weights()`` order, shapes and layout."""
+        return self.cell.get_keras_weights()
+
+    def set_keras_weights(self, weights: Sequence[Any]) -> None:
+        """Set weights from Keras ``layer.get_weights()``. Atomic: a ValueError naming the expected
+        shapes leaves the layer unchanged. Builds an unbuilt layer from the kernel's shape."""
+        self.cell.set_keras_weights(weights)
+
+    def keras_weight_shapes(self) -> list[tuple[int, ...]]:
+        return self.cell.keras_weight_shapes()
+
+    def count_params(self) -> int:
+        """Keras's parameter count (equals ``sum(p.numel() for p in self.parameters())``)."""
+        return sum(int(np.prod(s)) for s in self.cell.keras_weight_shapes())
+
+    def reset_states(self, states: StateLike = None) -> None:
+        """Zero the stored states of a stateful layer (keeping their batch size), or set them to
+        ``states`` (like tf-keras ``reset_states(states)``)."""
+        if not self.stateful:
+            raise AttributeError("reset_states() is only for stateful layers (stateful=True)")
+        if states is not None:
+            if self._states is not None:
+                batch = self._states[0].shape[0]
+            else:
+                first = states[0] if isinstance(states, (list, tuple)) else states
+                batch = int(np.asarray(first.shape)[0]) if hasattr(first, "shape") else 0
+            new = self._check_states(states, batch)
+            self._states = tuple(s.detach().clone() for s in new)
+        elif self._states is not None:
+            self._states = tuple(torch.zeros_like(s) for s in self._states)
+
+    reset_state = reset_states
+
+    # ---- input checks -----------------------------------------------------------------------
+
+    def _check_input(self, inputs: Any) -> Tensor:
+        if not isinstance(inputs, Tensor):
+            raise TypeError(
+                f"{type(self).__name__} expects a torch.Tensor of shape (batch, time, features), "
+                f"got {type(inputs).__name__}"
+            )
+        if inputs.dim() != 3:
+            layout = "(time, batch, features)" if self.time_major else "(batch, time, features)"
+            raise ValueError(
+                f"{type(self).__name__} expects a 3-D input {layout}; got shape {tuple(inputs.shape)}"
+            )
+        if not inputs.is_floating_point():
+            raise TypeError(
+                f"{type(self).__name__} expects floating-point input, got {inputs.dtype} "
+                "(integer token ids need an Embedding layer first)"
+            )
+        x = inputs.transpose(0, 1) if self.time_major else inputs
+        if x.shape[1] == 0:
+            raise ValueError(f"{type(self).__name__} got an input with 0 time steps")
+        features = x.shape[2]
+        if self.cell.built and features != self.cell.input_size:
+            raise ValueError(
+                f"{type(self).__name__} expects {self.cell.input_size} input features (last axis), "
+                f"got {features} in input of shape {tuple(inputs.shape)}"
+            )
+        if not self.cell.built:
+            self.cell.build(features)
+        w = self.cell.weight_hh
+        if x.dtype != w.dtype:
+            raise TypeError(
+                f"input dtype {x.dtype} does not match the layer's weights ({w.dtype}); "
+                f"cast the input or the layer (layer.to({x.dtype}))"
+            )
+        if x.device != w.device:
+            raise ValueError(f"input is on {x.device} but the layer's weights are on {w.device}")
+        return x
+
+    def _check_states(self, states: Any, batch: int) -> tuple[Tensor, ...]:
+        n, u = self.cell.state_count, self.cell.units
+        if isinstance(states, (Tensor, np.ndarray)):
+            states = [states]
+        if not isinstance(states, (list, tuple)):
+            raise TypeError(
+                f"initial_state must be a tensor or a list of {n} tensors, got {type(states).__name__}"
+            )
+        if len(states) != n:
+            raise ValueError(
+                f"{type(self).__name__} takes {n} initial state tensor(s) "
+                f"({'[h, c]' if n == 2 else '[h]'}), each ({batch}, {u}); got {len(states)}"
+            )
+        w = self.cell.weight_hh
+        out = []
+        for i, s in enumerate(states):
+            if not isinstance(s, Tensor):
+                s = torch.as_tensor(np.asarray(s))
+            if tuple(s.shape) != (batch, u):
+                raise ValueError(
+                    f"initial_state[{i}] must have shape (batch, units) = ({batch}, {u}), "
+                    f"got {tuple(s.shape)}"
+                )
+            if not s.is_floating_point():
+                raise TypeError(f"initial_state[{i}] must be floating point, got {s.dtype}")
+            out.append(s.to(device=w.device, dtype=w.dtype))
+        return tuple(out)
+
+    def _initial_states(self, initial_state: StateLike, x: Tensor) -> tuple[Tensor, ...]:
+        batch = x.shape[0]
+        if initial_state is not None:
+            return self._check_states(initial_state, batch)
+        if self.stateful and self._states is not None:
+            if self._states[0].shape[0] != batch:
+                raise ValueError(
+                    f"stateful {type(self).__name__} holds states for batch size "
+                    f"{self._states[0].shape[0]} but got batch size {batch}; call "
+                    "reset_states(new_states) or use a new layer to change the batch size"
+                )
+            return self._states
+        zeros = x.new_zeros(batch, self.cell.units)
+        return tuple(zeros for _ in range(self.cell.state_count))
+
+    # ---- dropout ------------------------------------------------------------------------------
+
+    def _per_gate_dropout(self) -> bool:
+        return self.cell.gates > 1 and self.implementation == 1
+
+    def _dropout_masks(self, x: Tensor, training: bool) -> tuple[Tensor | None, Tensor | None]:
+        """Keras's dropout masks: one per sequence, reused at every step; per gate when
+        ``implementation == 1`` (which recurrent dropout forces), shape (G, B, n), else (B, d)."""
+        if not training:
+            return None, None
+        if self._forced_dropout_masks is not None:
+            return self._forced_masks(x)
+        batch, g, u = x.shape[0], self.cell.gates, self.cell.units
+
+        def draw(rate: float, shape: tuple[int, ...]) -> Tensor:
+            keep = 1.0 - rate
+            return torch.bernoulli(x.new_full(shape, keep)) / keep
+
+        dmask = rmask = None
+        if 0.0 < self.dropout:
+            shape = (g, batch, x.shape[2]) if self._per_gate_dropout() else (batch, x.shape[2])
+            dmask = draw(self.dropout, shape)
+        if 0.0 < self.recurrent_dropout:
+            rmask = draw(self.recurrent_dropout, (g if g > 1 else 1, batch, u))
+        return dmask, rmask
+
+    def _forced_masks(self, x: Tensor) -> tuple[Tensor | None, Tensor | None]:
+        """Masks given in Keras gate order through :func:`keraslike_torch.testing.dropout_masks`."""
+        inp, rec = self._forced_dropout_masks  # type: ignore[misc]
+        order = self.cell.keras_order
+        w = self.cell.weight_hh
+
+        def convert(m: Any, per_gate: bool) -> Tensor | None:
+            if m is None:
+                return None
+            if isinstance(m, (list, tuple)):
+                ts = [torch.as_tensor(np.asarray(a)).to(w.device, w.dtype) for a in m]
+                if per_gate and len(ts) == len(order):
+                    return torch.stack([ts[k] for k in order])
+                return ts[0] if not per_gate else torch.stack([ts[0]] * len(order))
+            t = torch.as_tensor(np.asarray(m)).to(w.device, w.dtype)
+            return torch.stack([t] * len(order)) if per_gate else t
+
+        dmask = convert(inp, self._per_gate_dropout()) if self.dropout > 0 else None
+        rmask = None
+        if self.recurrent_dropout > 0:
+            rmask = convert(rec, True)
+            if rmask is not None and self.cell.gates == 1:
+                rmask = rmask[:1]
+        return dmask, rmask
+
+    # ---- forward ------------------------------------------------------------------------------
+
+    def _use_fused(self, rmask: Tensor | None, spans: MaskSpans | None, has_mask: bool) -> bool:
+        if self.use_fused is False or self.cell.fused_mode() is None or rmask is not None:
+            return False
+        return not has_mask or spans is not None
+
+    def forward(
+        self,
+        inputs: Tensor,
+        mask: Any = None,
+        initial_state: StateLike = None,
+        training: bool | None = None,
+    ) -> Tensor | tuple[Tensor, ...]:
+        x = self._check_input(inputs)
+        batch, steps = x.shape[0], x.shape[1]
+        training = self.training if training is None else bool(training)
+        mask_t = validate_mask(mask, batch, steps, x.device)
+        if mask_t is not None and bool(mask_t.all()):
+            mask_t = None
+        states = self._initial_states(initial_state, x)
+        seq, last, final = self.run(x, mask_t, states, training)
+        if self.stateful:
+            self._states = tuple(s.detach() for s in final)
+        self.output_mask = mask_t if (self.return_sequences and mask is not None) else None
+        y = seq if self.return_sequences else last
+        if self.return_sequences and self.time_major:
+            y = y.transpose(0, 1)  # type: ignore[union-attr]
+        if self.return_state:
+            return (y, *final)  # type: ignore[return-value]
+        return y  # type: ignore[return-value]
+
+    def compute_mask(self, mask: Tensor | None) -> Tensor | None:
+        """The mask the output carries (Keras propagation): the input mask with
+        ``return_sequences``, else None."""
+        return mask if self.return_sequences else None
+
+    def run(
+        self,
+        x: Tensor,
+        mask: Tensor | None,
+        states: tuple[Tensor, ...],
+        training: bool,
+        zero_output_for_mask: bool | None = None,
+    ) -> tuple[Tensor | None, Tensor, tuple[Tensor, ...]]:
+        """Core computation on checked batch-major input: (sequence (B, T, u) in processing order
+        or None, last output (B, u), final states)."""
+        zero_out = self.zero_output_for_mask if zero_output_for_mask is None else zero_output_for_mask
+        dmask, rmask = self._dropout_masks(x, training)
+        if self.go_backwards:
+            x = x.flip(1)
+            mask = mask.flip(1) if mask is not None else None
+        spans = mask_spans(mask) if mask is not None else None
+        if self._use_fused(rmask, spans, mask is not None):
+            mode = self.cell.fused_mode()
+            assert mode is not None
+            if dmask is not None:
+                x = x * dmask.unsqueeze(1)
+            hx = tuple(s.unsqueeze(0) for s in states)
+            out, final = fused_call(
+                mode, x, hx, self.cell.fused_weights(), self.cell.use_bias, training, spans=spans
+            )
+            final = tuple(f[0] for f in final)
+            if spans is None:
+                return (out if self.return_sequences else None), out[:, -1], final
+            seq = place_outputs(out, spans, repeat_last=not zero_out) if self.return_sequences else None
+            last_valid = spans.length > 0
+            if zero_out:
+                last_valid = last_valid & (spans.end == x.shape[1])
+            last = torch.where(last_valid.unsqueeze(1), final[0], 0.0)
+            return seq, last, final
+        xp = self.cell.input_projection(x.transpose(0, 1), dmask)
+        mask_tm = mask.t() if mask is not None else None
+        out_tm, last, final = scan(
+            self.cell, xp, states, mask_tm, rmask, zero_out, self.return_sequences
+        )
+        seq = out_tm.transpose(0, 1) if out_tm is not None else None
+        return seq, last, final
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # type: ignore[override]
+        key = prefix + "cell.weight_ih"
+        if not self.cell.built and key in state_dict:
+            self.cell.build(int(state_dict[key].shape[1]))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+
+def _cell_kwargs(
+    activation: Any, recurrent_activation: Any, use_bias: bool, kernel_initializer: Any,
+    recurrent_initializer: Any, bias_initializer: Any, keras_version: int, device: Any, dtype: Any,
+) -> dict[str, Any]:
+    return dict(
+        activation=activation, recurrent_activation=recurrent_activation, use_bias=use_bias,
+        kernel_initializer=kernel_initializer, recurrent_initializer=recurrent_initializer,
+        bias_initializer=bias_initializer, keras_version=keras_version, device=device, dtype=dtype,
+    )
+
+
+class LSTM(RNN):
+    """Keras ``LSTM`` on torch's fused kernel, with Keras's single bias and return values.
+
+    >>> import torch, keraslike_torch as kt
+    >>> lstm = kt.LSTM(1, return_sequences=True, return_state=True)
+    >>> seq, h, c = lstm(torch.zeros(2, 3, 1))
+    >>> tuple(seq.shape), tuple(h.shape), lstm.count_params()
+    ((2, 3, 1), (2, 1), 12)
+    """
+
+    def __init__(
+        self,
+        units: int,
+        *,
+        input_size: int | None = None,
+        activation: _activations.ActivationLike = "tanh",
+        recurrent_activation: _activations.ActivationLike = "sigmoid",
+        use_bias: bool = True,
+        return_sequences: bool = False,
+        return_state: bool = False,
+        go_backwards: bool = False,
+        stateful: bool = False,
+        dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
+        unit_forget_bias: bool = True,
+        kernel_initializer: _initializers.InitializerLike = "glorot_uniform",
+        recurrent_initializer: _initializers.InitializerLike = "orthogonal",
+        bias_initializer: _initializers.InitializerLike = "zeros",
+        zero_output_for_mask: bool = False,
+        unroll: bool = False,
+        time_major: bool = False,
+        implementation: int = 2,
+        use_fused: bool | str = "auto",
+        keras_version: int = 3,
+        name: str | None = None,
+        device: Any = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        cell = LSTMCell(
+            units, input_size, unit_forget_bias=unit_forget_bias,
+            **_cell_kwargs(activation, recurrent_activation, use_bias, kernel_initializer,
+                           recurrent_initializer, bias_initializer, keras_version, device, dtype),
+        )
+        super().__init__(
+            cell, return_sequences=return_sequences, return_state=return_state,
+            go_backwards=go_backwards, stateful=stateful, dropout=dropout,
+            recurrent_dropout=recurrent_dropout, zero_output_for_mask=zero_output_for_mask,
+            unroll=unroll, time_major=time_major, implementation=implementation,
+            use_fused=use_fused, name=name,
+        )
+
+
+class GRU(RNN):
+    """Keras ``GRU``: ``reset_after=True`` (Keras 3 / tf.keras) runs on torch's fused GRU;
+    ``reset_after=False`` (standalone Keras 2) runs on the sequence runner.
+
+    >>> import keraslike_torch as kt
+    >>> kt.GRU(4, input_size=3).count_params(), kt.GRU(4, input_size=3, reset_after=False).count_params()
+    (120, 108)
+    """
+
+    def __init__(
+        self,
+        units: int,
+        *,
+        input_size: int | None = None,
+        activation: _activations.ActivationLike = "tanh",
+        recurrent_activation: _activations.ActivationLike = "sigmoid",
+        use_bias: bool = True,
+        return_sequences: bool = False,
+        return_state: bool = False,
+        go_backwards: bool = False,
+        stateful: bool = False,
+        dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
+        reset_after: bool = True,
+        kernel_initializer: _initializers.InitializerLike = "glorot_uniform",
+        recurrent_initializer: _initializers.InitializerLike = "orthogonal",
+        bias_initializer: _initializers.InitializerLike = "zeros",
+        zero_output_for_mask: bool = False,
+        unroll: bool = False,
+        time_major: bool = False,
+        implementation: int = 2,
+        use_fused: bool | str = "auto",
+        keras_version: int = 3,
+        name: str | None = None,
+        device: Any = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        cell = GRUCell(
+            units, input_size, reset_after=reset_after,
+            **_cell_kwargs(activation, recurrent_activation, use_bias, kernel_initializer,
+                           recurrent_initializer, bias_initializer, keras_version, device, dtype),
+        )
+        super().__init__(
+            cell, return_sequences=return_sequences, return_state=return_state,
+            go_backwards=go_backwards, stateful=stateful, dropout=dropout,
+            recurrent_dropout=recurrent_dropout, zero_output_for_mask=zero_output_for_mask,
+            unroll=unroll, time_major=time_major, implementation=implementation,
+            use_fused=use_fused, name=name,
+        )
+
+    @property
+    def reset_after(self) -> bool:
+        return self.cell.reset_after  # type: ignore[no-any-return]
+
+
+class SimpleRNN(RNN):
+    """Keras ``SimpleRNN`` with any activation (tanh and relu run on torch's fused kernels).
+
+    >>> import keraslike_torch as kt
+    >>> kt.SimpleRNN(200, input_size=593).count_params()
+    158800
+    """
+
+    def __init__(
+        self,
+        units: int,
+        *,
+        input_size: int | None = None,
+        activation: _activations.ActivationLike = "tanh",
+        use_bias: bool = True,
+        return_sequences: bool = False,
+        return_state: bool = False,
+        go_backwards: bool = False,
+        stateful: bool = False,
+        dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
+        kernel_initializer: _initializers.InitializerLike = "glorot_uniform",
+        recurrent_initializer: _initializers.InitializerLike = "orthogonal",
+        bias_initializer: _initializers.InitializerLike = "zeros",
+        zero_output_for_mask: bool = False,
+        unroll: bool = False,
+        time_major: bool = False,
+        use_fused: bool | str = "auto",
+        keras_version: int = 3,
+        name: str | None = None,
+        device: Any = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        cell = SimpleRNNCell(
+            units, input_size,
+            **_cell_kwargs(activation, "linear", use_bias, kernel_initializer,
+                           recurrent_initializer, bias_initializer, keras_version, device, dtype),
+        )
+        super().__init__(
+            cell, return_sequences=return_sequences, return_state=return_state,
+            go_backwards=go_backwards, stateful=stateful, dropout=dropout,
+            recurrent_dropout=recurrent_dropout, zero_output_for_mask=zero_output_for_mask,
+            unroll=unroll, time_major=time_major, use_fused=use_fused, name=name,
+        )

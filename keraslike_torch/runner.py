@@ -1,0 +1,171 @@
+"""The sequence runner: drives any :class:`~keraslike_torch.cells.RecurrentCell` over time.
+
+It computes what torch's fused kernels cannot: other activations (hard_sigmoid, relu, ...), GRU
+with ``reset_after=False``, per-gate recurrent dropout, and masks with holes. Masks, go_backwards
+(done by the caller flipping the input) and state carrying are handled here once for every cell,
+with Keras's semantics: at a masked step the states are carried and the output repeats the
+previous output (zeros before the first valid step) or is zero with ``zero_output_for_mask``.
+
+Speed: the input projection of all steps is one matmul done by the cell before the loop; each step
+is a handful of ops. Training goes through :class:`_Scan`, an autograd function whose backward is
+the cells' hand-written step backward (elementwise derivatives computed for all steps at once) and
+whose weight gradients are single large matmuls over all steps. Activations without an elementwise
+derivative (softmax, user callables) fall back to autograd through the same loop.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.autograd.function import once_differentiable
+
+from .cells import RecurrentCell
+
+__all__ = ["scan"]
+
+
+def _loop(
+    cell: RecurrentCell,
+    xp: Tensor,
+    states: tuple[Tensor, ...],
+    rec: tuple[Tensor, ...],
+    mask: Tensor | None,
+    rmask: Tensor | None,
+    zero_output_for_mask: bool,
+    return_sequences: bool,
+    save: bool,
+) -> tuple[Tensor | None, Tensor, tuple[Tensor, ...], Any]:
+    """Run the cell over the time-major projection ``xp`` (T, B, G*u) in order.
+
+    Returns (outputs (T, B, u) or None, last output, final states, saved) where ``saved`` holds the
+    residuals and the state history when ``save`` is true (for :class:`_Scan`'s backward).
+    """
+    steps = xp.shape[0]
+    outputs: list[Tensor] = []
+    saved = None
+    if save:
+        res_bufs = [xp.new_empty(steps, xp.shape[1], k) for k in cell.residual_sizes()]
+        hist = xp.new_empty(steps + 1, len(states), *states[0].shape)
+        for j, s in enumerate(states):
+            hist[0, j] = s
+        saved = (res_bufs, hist)
+    y = None
+    if mask is not None:
+        mask3 = mask.unsqueeze(-1)
+        y = torch.zeros_like(states[0])
+    for k in range(steps):
+        new, res = cell.step(xp[k], states, rec, rmask)
+        if mask is None:
+            states = new
+            y = new[0]
+        else:
+            m = mask3[k]
+            states = tuple(torch.where(m, n, s) for n, s in zip(new, states))
+            y = torch.where(m, new[0], 0.0 if zero_output_for_mask else y)  # type: ignore[arg-type]
+        if save:
+            for buf, r in zip(res_bufs, res):
+                buf[k] = r
+            for j, s in enumerate(states):
+                hist[k + 1, j] = s
+        if return_sequences:
+            outputs.append(y)  # type: ignore[arg-type]
+    out = torch.stack(outputs) if return_sequences else None
+    return out, y, states, saved  # type: ignore[return-value]
+
+
+class _Scan(torch.autograd.Function):
+    """Autograd function around :func:`_loop` with the cells' batched backward."""
+
+    @staticmethod
+    def forward(ctx: Any, cell: RecurrentCell, opts: tuple, xp: Tensor, mask: Tensor | None,
+                rmask: Tensor | None, n_states: int, *tensors: Tensor) -> Any:
+        zero_output, return_sequences = opts
+        states, rec = tuple(tensors[:n_states]), tuple(tensors[n_states:])
+        out, last, final, (res, hist) = _loop(
+            cell, xp, states, rec, mask, rmask, zero_output, return_sequences, save=True
+        )
+        ctx.cell, ctx.opts, ctx.n_states, ctx.n_rec = cell, opts, n_states, len(rec)
+        ctx.save_for_backward(hist, mask, rmask, *res, *rec)
+        if out is None:
+            out = last.unsqueeze(0)
+        return (out, *final)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, dout: Tensor | None, *dfinal: Tensor | None) -> Any:
+        cell: RecurrentCell = ctx.cell
+        zero_output, return_sequences = ctx.opts
+        saved = ctx.saved_tensors
+        hist, mask, rmask = saved[0], saved[1], saved[2]
+        n_res = len(cell.residual_sizes())
+        res = list(saved[3: 3 + n_res])
+        rec = tuple(saved[3 + n_res:])
+        steps, batch = hist.shape[0] - 1, hist.shape[2]
+        units = cell.units
+
+        pre = cell.backward_prepare(res, hist)
+        dxp = hist.new_empty(steps, batch, cell.gates * units)
+        aux = hist.new_empty(steps, batch, cell.aux_size()) if cell.aux_size() else None
+        ds = [g if g is not None else torch.zeros_like(hist[0, j]) for j, g in enumerate(dfinal)]
+        if dout is None:
+            dout = hist.new_zeros(steps if return_sequences else 1, batch, units)
+        mask3 = mask.unsqueeze(-1) if mask is not None else None
+        dy_carry: Tensor | None = None
+        for k in range(steps - 1, -1, -1):
+            if return_sequences:
+                gy = dout[k]
+            else:
+                gy = dout[0] if k == steps - 1 else None
+            if dy_carry is not None:
+                gy = dy_carry if gy is None else gy + dy_carry
+            if mask3 is None:
+                dnew = list(ds)
+                if gy is not None:
+                    dnew[0] = dnew[0] + gy
+                ds = cell.backward_step(k, dnew, pre, hist, rec, rmask, dxp, aux)
+            else:
+                m = mask3[k]
+                dnew = [torch.where(m, d, 0.0) for d in ds]
+                if gy is not None:
+                    dnew[0] = dnew[0] + torch.where(m, gy, 0.0)
+                    if not zero_output:
+                        dy_carry = torch.where(m, 0.0, gy)
+                dprev = cell.backward_step(k, dnew, pre, hist, rec, rmask, dxp, aux)
+                ds = [p + torch.where(m, 0.0, d) for p, d in zip(dprev, ds)]
+        rec_grads = cell.recurrent_grads(dxp, aux, pre, hist, rmask)
+        return (None, None, dxp, None, None, None, *ds, *rec_grads)
+
+
+def scan(
+    cell: RecurrentCell,
+    xp: Tensor,
+    states: tuple[Tensor, ...],
+    mask: Tensor | None = None,
+    rmask: Tensor | None = None,
+    zero_output_for_mask: bool = False,
+    return_sequences: bool = True,
+) -> tuple[Tensor | None, Tensor, tuple[Tensor, ...]]:
+    """Run ``cell`` over the time-major input projection ``xp`` (T, B, G*u).
+
+    ``mask``: (T, B) bool in processing order; ``rmask``: per-gate recurrent dropout masks
+    (G, B, u). Returns ``(outputs (T, B, u) or None, last_output (B, u), final_states)``.
+    """
+    rec = cell.recurrent_weights()
+    tensors = (*states, *rec)
+    needs_grad = torch.is_grad_enabled() and (
+        xp.requires_grad or any(t.requires_grad for t in tensors)
+    )
+    if not needs_grad or cell.uses_autograd_backward():
+        out, last, final, _ = _loop(
+            cell, xp, states, rec, mask, rmask, zero_output_for_mask, return_sequences, save=False
+        )
+        return out, last, final
+    result = _Scan.apply(
+        cell, (zero_output_for_mask, return_sequences), xp, mask, rmask, len(states), *tensors
+    )
+    out, final = result[0], tuple(result[1:])
+    if return_sequences:
+        return out, out[-1], final
+    return None, out[0], final

@@ -46,9 +46,14 @@ class Activation:
     name: str
     fn: Callable[[Tensor], Tensor]
     derivative: Callable[[Tensor, Tensor], Tensor] | None = None
+    fn_: Callable[[Tensor], Tensor] | None = None  # in-place variant, where torch has one
 
     def __call__(self, x: Tensor) -> Tensor:
         return self.fn(x)
+
+    def inplace(self, x: Tensor) -> Tensor:
+        """Apply to ``x`` in place when an in-place variant exists (else out of place)."""
+        return self.fn_(x) if self.fn_ is not None else self.fn(x)
 
     @property
     def elementwise(self) -> bool:
@@ -153,19 +158,28 @@ def register(activation: Activation, *aliases: str) -> Activation:
 
 
 for _act, _aliases in [
-    (Activation("linear", _linear, lambda x, y: torch.ones_like(x)), ()),
-    (Activation("tanh", torch.tanh, lambda x, y: 1 - y * y), ()),
-    (Activation("sigmoid", torch.sigmoid, lambda x, y: y * (1 - y)), ()),
-    (Activation("hard_sigmoid", F.hardsigmoid, lambda x, y: _mask((x > -3) & (x < 3), x) / 6), ()),
+    (Activation("linear", _linear, lambda x, y: torch.ones_like(x), _linear), ()),
+    (Activation("tanh", torch.tanh, lambda x, y: 1 - y * y, torch.tanh_), ()),
+    (Activation("sigmoid", torch.sigmoid, lambda x, y: y * (1 - y), torch.sigmoid_), ()),
+    (
+        Activation(
+            "hard_sigmoid",
+            F.hardsigmoid,
+            lambda x, y: _mask((x > -3) & (x < 3), x) / 6,
+            lambda x: F.hardsigmoid(x, inplace=True),
+        ),
+        (),
+    ),
     (
         Activation(
             "hard_sigmoid_keras2",
             hard_sigmoid_keras2,
             lambda x, y: _mask((x >= -2.5) & (x <= 2.5), x) * 0.2,
+            lambda x: x.mul_(0.2).add_(0.5).clamp_(0.0, 1.0),
         ),
         ("legacy_hard_sigmoid",),
     ),
-    (Activation("relu", F.relu, lambda x, y: _mask(x > 0, x)), ()),
+    (Activation("relu", F.relu, lambda x, y: _mask(x > 0, x), torch.relu_), ()),
     (Activation("relu6", F.relu6, lambda x, y: _mask((x > 0) & (x < 6), x)), ()),
     (
         Activation(

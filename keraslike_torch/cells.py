@@ -33,18 +33,31 @@ __all__ = ["RecurrentCell", "LSTMCell", "GRUCell", "SimpleRNNCell"]
 # --------------------------------------------------------------------------------------------
 
 
-def _project(base: Tensor | None, h: Tensor, w: Tensor, masks: Tensor | None) -> Tensor:
-    """``base + h @ w.T``; with ``masks`` (G, B, u) each gate block of ``w`` sees ``h * masks[g]``."""
+def _project(
+    base: Tensor | None, h: Tensor, wt: Tensor, masks: Tensor | None,
+    inplace: bool = False, out: Tensor | None = None,
+) -> Tensor:
+    """``base + h @ wt`` with ``wt = W.T`` (u_in, G*u). With ``masks`` (G, B, u_in) gate block g
+    sees ``h * masks[g]`` (per-gate recurrent dropout). ``inplace`` adds into ``base`` (a scratch
+    slice owned by the runner); ``out`` receives the result instead of a new tensor."""
     if masks is None:
-        return torch.addmm(base, h, w.t()) if base is not None else h @ w.t()
+        if base is None:
+            return torch.mm(h, wt, out=out) if out is not None else torch.mm(h, wt)
+        if inplace:
+            return base.addmm_(h, wt)
+        return torch.addmm(base, h, wt, out=out) if out is not None else torch.addmm(base, h, wt)
     g = masks.shape[0]
-    wg = w.view(g, -1, w.shape[1])
-    out = torch.bmm(h.unsqueeze(0) * masks, wg.transpose(1, 2)).transpose(0, 1).reshape(h.shape[0], -1)
-    return out + base if base is not None else out
+    wg = wt.view(wt.shape[0], g, -1).transpose(0, 1)  # (G, u_in, u)
+    rec = torch.bmm(h.unsqueeze(0) * masks, wg).transpose(0, 1).reshape(h.shape[0], -1)
+    if base is None:
+        return out.copy_(rec) if out is not None else rec
+    if inplace:
+        return base.add_(rec)
+    return torch.add(base, rec, out=out) if out is not None else base + rec
 
 
 def _project_backward(dout: Tensor, w: Tensor, masks: Tensor | None) -> Tensor:
-    """Gradient of :func:`_project` w.r.t. ``h``."""
+    """Gradient of :func:`_project` w.r.t. ``h``; ``w`` is the untransposed weight (G*u, u_in)."""
     if masks is None:
         return dout @ w
     g = masks.shape[0]
@@ -54,7 +67,7 @@ def _project_backward(dout: Tensor, w: Tensor, masks: Tensor | None) -> Tensor:
 
 
 def _project_weight_grad(dout: Tensor, h: Tensor, masks: Tensor | None) -> Tensor:
-    """Gradient of :func:`_project` w.r.t. ``w`` summed over steps: dout (T, B, G*u), h (T, B, u)."""
+    """Gradient of :func:`_project` w.r.t. ``W`` summed over steps: dout (T, B, G*u), h (T, B, u)."""
     if masks is None:
         return dout.reshape(-1, dout.shape[-1]).t() @ h.reshape(-1, h.shape[-1])
     g = masks.shape[0]
@@ -77,6 +90,8 @@ class RecurrentCell(nn.Module):
     keras_class: str = ""
     # torch block k holds Keras block keras_order[k]
     keras_order: tuple[int, ...] = (0,)
+    # the runner's gate block k is torch block runner_order[k] (chosen to make steps cheap)
+    runner_order: tuple[int, ...] | None = None
 
     def __init__(
         self,
@@ -306,28 +321,47 @@ class RecurrentCell(nn.Module):
 
     # ---- the runner's interface ------------------------------------------------------------------
 
+    def _runner_rows(self, t: Tensor) -> Tensor:
+        if self.runner_order is None:
+            return t
+        return t[_gate_permutation(self.units, self.runner_order).to(t.device)]
+
+    def runner_gate_keras_order(self) -> list[int]:
+        """For each of the runner's gate blocks, the Keras gate it is (for per-gate masks)."""
+        order = self.runner_order or tuple(range(self.gates))
+        return [self.keras_order[k] for k in order]
+
     def input_projection(self, x: Tensor, dropout_masks: Tensor | None) -> Tensor:
-        """``x @ W_ih^T + b`` for all steps at once. ``dropout_masks``: (B, d) for one mask shared by
-        all gates, or (G, B, d) for one mask per gate (Keras implementation=1)."""
+        """``x @ W_ih^T + b`` for all steps at once, in the runner's gate order and time-major:
+        batch-major ``x`` (B, T, d) -> (T, B, G*u). ``dropout_masks``: (B, d) for one mask shared
+        by all gates, or (G, B, d) for one mask per gate (Keras implementation=1)."""
         bias = self._input_bias()
-        if dropout_masks is None:
-            return F.linear(x, self.weight_ih, bias)
-        if dropout_masks.dim() == 2:
-            return F.linear(x * dropout_masks.unsqueeze(0), self.weight_ih, bias)
-        g = self.gates
-        w = self.weight_ih.view(g, self.units, -1)
-        # x: (T, B, d); masks: (G, B, d) -> per gate (T, B, u)
-        xg = x.unsqueeze(0) * dropout_masks.unsqueeze(1)
-        out = torch.matmul(xg, w.transpose(1, 2).unsqueeze(1))  # (G, T, B, u)
-        out = out.permute(1, 2, 0, 3).reshape(x.shape[0], x.shape[1], -1)
+        w = self._runner_rows(self.weight_ih)
+        if bias is not None:
+            bias = self._runner_rows(bias)
+        if dropout_masks is None or dropout_masks.dim() == 2:
+            if dropout_masks is not None:
+                x = x * dropout_masks.unsqueeze(1)
+            # A contiguous time-major copy of x makes this one 2-D GEMM and every step's slice
+            # contiguous (strided per-step slices make the elementwise ops several times slower).
+            return F.linear(x.transpose(0, 1).contiguous(), w, bias)
+        wg = w.view(self.gates, self.units, -1)
+        xg = x.unsqueeze(0) * dropout_masks.unsqueeze(2)  # (G, B, T, d)
+        out = torch.matmul(xg, wg.transpose(1, 2).unsqueeze(1))  # (G, B, T, u)
+        out = out.permute(2, 1, 0, 3).reshape(x.shape[1], x.shape[0], -1)
         return out + bias if bias is not None else out
 
     def _input_bias(self) -> Tensor | None:
         return self.bias if self.use_bias else None
 
     def recurrent_weights(self) -> tuple[Tensor, ...]:
-        """Parameters the recurrence uses (handed to the runner's autograd function)."""
-        return (self.weight_hh,)
+        """Parameters the recurrence uses, in the runner's gate order (handed to the runner's
+        autograd function)."""
+        return (self._runner_rows(self.weight_hh),)
+
+    def prepare_recurrent(self, rec: tuple[Tensor, ...]) -> tuple[Tensor | None, ...]:
+        """Per-call form of :meth:`recurrent_weights` for :meth:`step` (transposed, contiguous)."""
+        return (rec[0].t().contiguous(),)
 
     def uses_autograd_backward(self) -> bool:
         """True when an activation has no elementwise derivative: the runner then lets autograd
@@ -335,31 +369,42 @@ class RecurrentCell(nn.Module):
         return not (self.activation.elementwise and self.recurrent_activation.elementwise)
 
     def step(
-        self, xp: Tensor, states: tuple[Tensor, ...], rec: tuple[Tensor, ...], rmask: Tensor | None
-    ) -> tuple[tuple[Tensor, ...], tuple[Tensor, ...]]:
-        """One step: (new states, residuals saved for the backward)."""
+        self, xp: Tensor, states: tuple[Tensor, ...], prep: tuple[Tensor | None, ...],
+        rmask: Tensor | None, extras: list[Tensor] | None, out: Tensor | None = None,
+        scratch: bool = False,
+    ) -> tuple[Tensor, ...]:
+        """One time step; returns the new states (the output is the first; cells may write it
+        into ``out`` when given).
+
+        ``xp``: this step's input projection (B, G*u). When ``extras`` is a list, the runner owns
+        ``xp`` and the step overwrites it with the pre-activations (kept as residuals for the
+        backward) and writes further residuals into ``extras``; when None (autograd mode) the
+        step is purely functional. ``scratch`` (no gradients) lets the step apply activations
+        in place on ``xp``.
+        """
         raise NotImplementedError
 
-    def residual_sizes(self) -> tuple[int, ...]:
-        raise NotImplementedError
+    def extra_residual_sizes(self) -> tuple[int, ...]:
+        """Widths of residuals the step saves beyond the pre-activations left in ``xp``."""
+        return ()
 
-    def backward_prepare(self, res: list[Tensor], hist: Tensor) -> Any:
-        """Elementwise derivatives for all steps at once. ``res``: stacked residuals (T, B, k);
+    def backward_prepare(self, z: Tensor, extras: list[Tensor], hist: Tensor) -> Any:
+        """Elementwise derivatives for all steps at once. ``z``: pre-activations (T, B, G*u);
         ``hist``: states (T+1, S, B, u), entry t being the states before step t."""
         raise NotImplementedError
 
     def backward_step(
-        self, k: int, dnew: list[Tensor], pre: Any, hist: Tensor, rec: tuple[Tensor, ...],
+        self, k: int, dnew: list[Tensor], pre: Any, rec: tuple[Tensor, ...],
         rmask: Tensor | None, dxp: Tensor, aux: Tensor | None,
     ) -> list[Tensor]:
         """Backward of step ``k``: writes d(input projection) into ``dxp[k]`` and returns the
-        gradients w.r.t. the states before the step."""
+        gradients w.r.t. the states before the step (masking is the runner's business)."""
         raise NotImplementedError
 
     def recurrent_grads(
         self, dxp: Tensor, aux: Tensor | None, pre: Any, hist: Tensor, rmask: Tensor | None
     ) -> tuple[Tensor, ...]:
-        """Gradients of :meth:`recurrent_weights`, summed over all steps."""
+        """Gradients of :meth:`recurrent_weights`, summed over all steps (one matmul each)."""
         raise NotImplementedError
 
     def aux_size(self) -> int:
@@ -407,53 +452,54 @@ class LSTMCell(RecurrentCell):
             return "LSTM"
         return None
 
-    def step(self, xp, states, rec, rmask):
+    # runner gate order [o | i | f | g]: the recurrent activation covers one contiguous 3u block
+    # and, in the backward, the three blocks scaled by dc are contiguous.
+    runner_order = (3, 0, 1, 2)
+
+    def step(self, xp, states, prep, rmask, extras, out=None, scratch=False):
         h, c = states
         u = self.units
-        z = _project(xp, h, rec[0], rmask)
-        ra = self.recurrent_activation
+        z = _project(xp, h, prep[0], rmask, inplace=extras is not None)
+        ra, act = self.recurrent_activation, self.activation
+        z_s, z_g = z.split((3 * u, u), 1)  # (one call per split: this loop is overhead-bound)
         if ra.elementwise:
-            s = ra(z)
-            i, f, o = s[:, :u], s[:, u: 2 * u], s[:, 3 * u:]
+            o, i, f = (ra.inplace(z_s) if scratch else ra(z_s)).split(u, 1)
         else:
-            i, f, o = ra(z[:, :u]), ra(z[:, u: 2 * u]), ra(z[:, 3 * u:])
-        c_new = torch.addcmul(f * c, i, self.activation(z[:, 2 * u: 3 * u]))
-        h_new = o * self.activation(c_new)
-        return (h_new, c_new), (z,)
+            o, i, f = (ra(part) for part in z_s.split(u, 1))
+        c_new = torch.addcmul(f * c, i, act.inplace(z_g) if scratch else act(z_g))
+        act_c = self.activation(c_new)
+        h_new = torch.mul(o, act_c, out=out) if out is not None else o * act_c
+        return h_new, c_new
 
-    def residual_sizes(self):
-        return (4 * self.units,)
-
-    def backward_prepare(self, res, hist):
-        (z,) = res
+    def backward_prepare(self, z, extras, hist):
         u = self.units
         ra, act = self.recurrent_activation, self.activation
-        s = ra(z)
-        ds = ra.derivative(z, s)  # type: ignore[misc]
-        zg = z[..., 2 * u: 3 * u]
-        g = act(zg)
-        dg = act.derivative(zg, g)  # type: ignore[misc]
+        z_s, z_g = z[..., : 3 * u], z[..., 3 * u:]
+        s = ra(z_s)
+        ds = ra.derivative(z_s, s)  # type: ignore[misc]
+        g = act(z_g)
+        dg = act.derivative(z_g, g)  # type: ignore[misc]
         c_prev, c_new = hist[:-1, 1], hist[1:, 1]
         tc = act(c_new)
         dtc = act.derivative(c_new, tc)  # type: ignore[misc]
-        i, f, o = s[..., :u], s[..., u: 2 * u], s[..., 3 * u:]
+        o, i, f = s[..., :u], s[..., u: 2 * u], s[..., 2 * u:]
         dc_from_h = o * dtc
-        coef_c = torch.cat([g * ds[..., :u], c_prev * ds[..., u: 2 * u], i * dg], -1)
-        coef_o = tc * ds[..., 3 * u:]
-        return dc_from_h, coef_c.view(*coef_c.shape[:-1], 3, u), coef_o, f.contiguous()
+        coef_c = torch.cat([g * ds[..., u: 2 * u], c_prev * ds[..., 2 * u:], i * dg], -1)
+        coef_o = tc * ds[..., :u]
+        return dc_from_h, coef_c.view(*coef_c.shape[:-1], 3, u), coef_o, f.contiguous(), hist[:-1, 0]
 
-    def backward_step(self, k, dnew, pre, hist, rec, rmask, dxp, aux):
+    def backward_step(self, k, dnew, pre, rec, rmask, dxp, aux):
         dh, dc = dnew
-        dc_from_h, coef_c, coef_o, f = pre
+        dc_from_h, coef_c, coef_o, f, _ = pre
         u = self.units
         dc = torch.addcmul(dc, dh, dc_from_h[k])
         dz = dxp[k]
-        torch.mul(dc.unsqueeze(1), coef_c[k], out=dz[:, : 3 * u].view(-1, 3, u))
-        torch.mul(dh, coef_o[k], out=dz[:, 3 * u:])
+        torch.mul(dh, coef_o[k], out=dz[:, :u])
+        torch.mul(dc.unsqueeze(1), coef_c[k], out=dz[:, u:].view(-1, 3, u))
         return [_project_backward(dz, rec[0], rmask), dc * f[k]]
 
     def recurrent_grads(self, dxp, aux, pre, hist, rmask):
-        return (_project_weight_grad(dxp, hist[:-1, 0], rmask),)
+        return (_project_weight_grad(dxp, pre[-1], rmask),)
 
 
 class GRUCell(RecurrentCell):
@@ -519,37 +565,51 @@ class GRUCell(RecurrentCell):
             return (self.weight_hh, self.bias_hh)
         return (self.weight_hh,)
 
-    def step(self, xp, states, rec, rmask):
-        (h,) = states
-        u = self.units
-        ra, act = self.recurrent_activation, self.activation
+    def prepare_recurrent(self, rec):
         w = rec[0]
         if self.reset_after:
-            r_all = _project(rec[1] if len(rec) > 1 else None, h, w, rmask)
-            a_rz = xp[:, : 2 * u] + r_all[:, : 2 * u]
-            rz = ra(a_rz) if ra.elementwise else torch.cat([ra(a_rz[:, :u]), ra(a_rz[:, u:])], 1)
-            r, zg = rz[:, :u], rz[:, u:]
-            rec_n = r_all[:, 2 * u:]
-            a_n = torch.addcmul(xp[:, 2 * u:], r, rec_n)
-            n = act(a_n)
-            h_new = torch.addcmul(n, zg, h - n)
-            return (h_new,), (a_rz, a_n, rec_n)
-        a_rz = _project(xp[:, : 2 * u], h, w[: 2 * u], None if rmask is None else rmask[:2])
-        rz = ra(a_rz) if ra.elementwise else torch.cat([ra(a_rz[:, :u]), ra(a_rz[:, u:])], 1)
-        r, zg = rz[:, :u], rz[:, u:]
-        a_n = _project(xp[:, 2 * u:], r * h, w[2 * u:], None if rmask is None else rmask[2:])
-        n = act(a_n)
-        h_new = torch.addcmul(n, zg, h - n)
-        return (h_new,), (a_rz, a_n)
-
-    def residual_sizes(self):
+            return (w.t().contiguous(), rec[1] if len(rec) > 1 else None)
         u = self.units
-        return (2 * u, u, u) if self.reset_after else (2 * u, u)
+        return (w[: 2 * u].t().contiguous(), w[2 * u:].t().contiguous())
 
-    def backward_prepare(self, res, hist):
+    def _gates(self, a_rz: Tensor, scratch: bool = False) -> Tensor:
+        ra = self.recurrent_activation
+        if ra.elementwise:
+            return ra.inplace(a_rz) if scratch else ra(a_rz)
+        u = self.units
+        return torch.cat([ra(a_rz[:, :u]), ra(a_rz[:, u:])], 1)
+
+    def step(self, xp, states, prep, rmask, extras, out=None, scratch=False):
+        (h,) = states
+        u = self.units
+        inplace = extras is not None
+        x_rz, x_n = xp[:, : 2 * u], xp[:, 2 * u:]
+        if self.reset_after:
+            rec = _project(prep[1], h, prep[0], rmask, out=extras[0] if inplace else None)
+            a_rz = x_rz.add_(rec[:, : 2 * u]) if inplace else x_rz + rec[:, : 2 * u]
+            rz = self._gates(a_rz, scratch)
+            r, z = rz[:, :u], rz[:, u:]
+            rec_n = rec[:, 2 * u:]
+            a_n = x_n.addcmul_(r, rec_n) if inplace else torch.addcmul(x_n, r, rec_n)
+        else:
+            m_rz = None if rmask is None else rmask[:2]
+            m_n = None if rmask is None else rmask[2:]
+            a_rz = _project(x_rz, h, prep[0], m_rz, inplace=inplace)
+            rz = self._gates(a_rz, scratch)
+            r, z = rz[:, :u], rz[:, u:]
+            a_n = _project(x_n, r * h, prep[1], m_n, inplace=inplace)
+        n = self.activation.inplace(a_n) if scratch else self.activation(a_n)
+        if out is not None:
+            return (torch.addcmul(n, z, h - n, out=out),)
+        return (torch.addcmul(n, z, h - n),)
+
+    def extra_residual_sizes(self):
+        return (3 * self.units,) if self.reset_after else ()
+
+    def backward_prepare(self, z, extras, hist):
         u = self.units
         ra, act = self.recurrent_activation, self.activation
-        a_rz, a_n = res[0], res[1]
+        a_rz, a_n = z[..., : 2 * u], z[..., 2 * u:]
         rz = ra(a_rz)
         drz = ra.derivative(a_rz, rz)  # type: ignore[misc]
         n = act(a_n)
@@ -560,47 +620,50 @@ class GRUCell(RecurrentCell):
         k_n = (1 - zg) * dn  # d a_n / d h_new
         k_z = (h_prev - n) * dzg  # d a_z / d h_new
         if self.reset_after:
-            rec_n = res[2]
+            rec_n = extras[0][..., 2 * u:]
             k_r = k_n * rec_n * dr
             coef_x = torch.cat([k_r, k_z, k_n], -1)  # d xp / d h_new
             coef_rec = torch.cat([k_r, k_z, k_n * r], -1)  # d rec / d h_new
-            return coef_x, coef_rec, zg.contiguous()
-        return k_n, k_z, h_prev * dr, r.contiguous(), zg.contiguous()
+            return coef_x, coef_rec, zg.contiguous(), h_prev
+        return k_n, k_z, h_prev * dr, r.contiguous(), zg.contiguous(), h_prev
 
-    def backward_step(self, k, dnew, pre, hist, rec, rmask, dxp, aux):
+    def backward_step(self, k, dnew, pre, rec, rmask, dxp, aux):
         (dh,) = dnew
         u = self.units
         w = rec[0]
         if self.reset_after:
-            coef_x, coef_rec, zg = pre
+            coef_x, coef_rec, zg, _ = pre
             dh3 = dh.unsqueeze(1)
             torch.mul(dh3, coef_x[k].view(-1, 3, u), out=dxp[k].view(-1, 3, u))
             drec = aux[k]  # type: ignore[index]
             torch.mul(dh3, coef_rec[k].view(-1, 3, u), out=drec.view(-1, 3, u))
-            return [torch.add(_project_backward(drec, w, rmask), dh * zg[k])]
-        k_n, k_z, k_r, r, zg = pre
+            return [torch.addcmul(_project_backward(drec, w, rmask), dh, zg[k])]
+        k_n, k_z, k_r, r, zg, _ = pre
         d = dxp[k]
         da_n = torch.mul(dh, k_n[k], out=d[:, 2 * u:])
         drh = _project_backward(da_n, w[2 * u:], None if rmask is None else rmask[2:])
         torch.mul(drh, k_r[k], out=d[:, :u])
         torch.mul(dh, k_z[k], out=d[:, u: 2 * u])
         dh_prev = torch.addcmul(dh * zg[k], drh, r[k])
-        return [dh_prev + _project_backward(d[:, : 2 * u], w[: 2 * u], None if rmask is None else rmask[:2])]
+        m_rz = None if rmask is None else rmask[:2]
+        return [dh_prev + _project_backward(d[:, : 2 * u], w[: 2 * u], m_rz)]
 
     def aux_size(self) -> int:
         return 3 * self.units if self.reset_after else 0
 
     def recurrent_grads(self, dxp, aux, pre, hist, rmask):
         u = self.units
-        h_prev = hist[:-1, 0]
+        h_prev = pre[-1]
         if self.reset_after:
             dw = _project_weight_grad(aux, h_prev, rmask)  # type: ignore[arg-type]
             if self.use_bias:
                 return dw, aux.sum((0, 1))  # type: ignore[union-attr]
             return (dw,)
         r = pre[3]
-        dw_rz = _project_weight_grad(dxp[..., : 2 * u], h_prev, None if rmask is None else rmask[:2])
-        dw_n = _project_weight_grad(dxp[..., 2 * u:], r * h_prev, None if rmask is None else rmask[2:])
+        m_rz = None if rmask is None else rmask[:2]
+        m_n = None if rmask is None else rmask[2:]
+        dw_rz = _project_weight_grad(dxp[..., : 2 * u], h_prev, m_rz)
+        dw_n = _project_weight_grad(dxp[..., 2 * u:], r * h_prev, m_n)
         return (torch.cat([dw_rz, dw_n], 0),)
 
 
@@ -618,23 +681,19 @@ class SimpleRNNCell(RecurrentCell):
     def uses_autograd_backward(self) -> bool:
         return not self.activation.elementwise
 
-    def step(self, xp, states, rec, rmask):
+    def step(self, xp, states, prep, rmask, extras, out=None, scratch=False):
         (h,) = states
-        a = _project(xp, h, rec[0], rmask)
-        return (self.activation(a),), (a,)
+        a = _project(xp, h, prep[0], rmask, inplace=extras is not None)
+        return (self.activation.inplace(a) if scratch else self.activation(a),)
 
-    def residual_sizes(self):
-        return (self.units,)
-
-    def backward_prepare(self, res, hist):
-        (a,) = res
+    def backward_prepare(self, z, extras, hist):
         act = self.activation
-        return (act.derivative(a, act(a)),)  # type: ignore[misc]
+        return act.derivative(z, act(z)), hist[:-1, 0]  # type: ignore[misc]
 
-    def backward_step(self, k, dnew, pre, hist, rec, rmask, dxp, aux):
+    def backward_step(self, k, dnew, pre, rec, rmask, dxp, aux):
         (dh,) = dnew
         da = torch.mul(dh, pre[0][k], out=dxp[k])
         return [_project_backward(da, rec[0], rmask)]
 
     def recurrent_grads(self, dxp, aux, pre, hist, rmask):
-        return (_project_weight_grad(dxp, hist[:-1, 0], rmask),)
+        return (_project_weight_grad(dxp, pre[-1], rmask),)

@@ -384,7 +384,7 @@ class RNN(nn.Module):
                 last_valid = last_valid & (spans.end == x.shape[1])
             last = torch.where(last_valid.unsqueeze(1), final[0], 0.0)
             return seq, last, final
-        xp = self.cell.input_projection(x.transpose(0, 1), dmask)
+        xp = self.cell.input_projection(x, dmask)
         mask_tm = mask.t() if mask is not None else None
         out_tm, last, final = scan(
             self.cell, xp, states, mask_tm, rmask, zero_out, self.return_sequences

@@ -35,43 +35,58 @@ def _loop(
     rmask: Tensor | None,
     zero_output_for_mask: bool,
     return_sequences: bool,
-    save: bool,
+    mode: str,
 ) -> tuple[Tensor | None, Tensor, tuple[Tensor, ...], Any]:
     """Run the cell over the time-major projection ``xp`` (T, B, G*u) in order.
 
-    Returns (outputs (T, B, u) or None, last output, final states, saved) where ``saved`` holds the
-    residuals and the state history when ``save`` is true (for :class:`_Scan`'s backward).
+    ``mode``: "scratch" (no gradients: ``xp`` is the runner's own and is overwritten), "save"
+    (for :class:`_Scan`: pre-activations, residuals and the state history are kept) or
+    "autograd" (purely functional, differentiated by autograd). Returns (outputs (T, B, u) or
+    None, last output, final states, saved) with ``saved = (z, extras, hist)`` in "save" mode.
     """
-    steps = xp.shape[0]
+    steps, batch = xp.shape[0], xp.shape[1]
+    prep = cell.prepare_recurrent(rec)
     outputs: list[Tensor] = []
     saved = None
-    if save:
-        res_bufs = [xp.new_empty(steps, xp.shape[1], k) for k in cell.residual_sizes()]
+    extras: list[Tensor] | None = None
+    if mode == "save":
+        xp = xp.clone(memory_format=torch.contiguous_format)  # becomes the pre-activations
+        extras = [xp.new_empty(steps, batch, k) for k in cell.extra_residual_sizes()]
         hist = xp.new_empty(steps + 1, len(states), *states[0].shape)
         for j, s in enumerate(states):
             hist[0, j] = s
-        saved = (res_bufs, hist)
+        saved = (xp, extras, hist)
+    elif mode == "scratch":
+        extras = [xp.new_empty(1, batch, k) for k in cell.extra_residual_sizes()]
+    scratch = mode == "scratch"
     y = None
     if mask is not None:
         mask3 = mask.unsqueeze(-1)
-        y = torch.zeros_like(states[0])
+        y = zero = torch.zeros_like(states[0])
+    # Outside autograd, outputs are written straight into one buffer (no stack at the end).
+    out_buf = None
+    if return_sequences and mode != "autograd":
+        out_buf = xp.new_empty(steps, batch, cell.units)
     for k in range(steps):
-        new, res = cell.step(xp[k], states, rec, rmask)
+        ex = None if extras is None else [e[k if mode == "save" else 0] for e in extras]
+        slot = None if out_buf is None else out_buf[k]
+        new = cell.step(xp[k], states, prep, rmask, ex, slot if mask is None else None, scratch)
         if mask is None:
             states = new
             y = new[0]
+            if slot is not None and y.data_ptr() != slot.data_ptr():
+                slot.copy_(y)
         else:
             m = mask3[k]
             states = tuple(torch.where(m, n, s) for n, s in zip(new, states))
-            y = torch.where(m, new[0], 0.0 if zero_output_for_mask else y)  # type: ignore[arg-type]
-        if save:
-            for buf, r in zip(res_bufs, res):
-                buf[k] = r
+            fill = zero if zero_output_for_mask else y
+            y = torch.where(m, new[0], fill, out=slot) if slot is not None else torch.where(m, new[0], fill)  # type: ignore[arg-type]
+        if mode == "save":
             for j, s in enumerate(states):
                 hist[k + 1, j] = s
-        if return_sequences:
+        if return_sequences and out_buf is None:
             outputs.append(y)  # type: ignore[arg-type]
-    out = torch.stack(outputs) if return_sequences else None
+    out = out_buf if out_buf is not None else (torch.stack(outputs) if return_sequences else None)
     return out, y, states, saved  # type: ignore[return-value]
 
 
@@ -83,11 +98,11 @@ class _Scan(torch.autograd.Function):
                 rmask: Tensor | None, n_states: int, *tensors: Tensor) -> Any:
         zero_output, return_sequences = opts
         states, rec = tuple(tensors[:n_states]), tuple(tensors[n_states:])
-        out, last, final, (res, hist) = _loop(
-            cell, xp, states, rec, mask, rmask, zero_output, return_sequences, save=True
+        out, last, final, (z, extras, hist) = _loop(
+            cell, xp, states, rec, mask, rmask, zero_output, return_sequences, mode="save"
         )
-        ctx.cell, ctx.opts, ctx.n_states, ctx.n_rec = cell, opts, n_states, len(rec)
-        ctx.save_for_backward(hist, mask, rmask, *res, *rec)
+        ctx.cell, ctx.opts, ctx.n_extras = cell, opts, len(extras)
+        ctx.save_for_backward(z, hist, mask, rmask, *extras, *rec)
         if out is None:
             out = last.unsqueeze(0)
         return (out, *final)
@@ -97,20 +112,17 @@ class _Scan(torch.autograd.Function):
     def backward(ctx: Any, dout: Tensor | None, *dfinal: Tensor | None) -> Any:
         cell: RecurrentCell = ctx.cell
         zero_output, return_sequences = ctx.opts
-        saved = ctx.saved_tensors
-        hist, mask, rmask = saved[0], saved[1], saved[2]
-        n_res = len(cell.residual_sizes())
-        res = list(saved[3: 3 + n_res])
-        rec = tuple(saved[3 + n_res:])
-        steps, batch = hist.shape[0] - 1, hist.shape[2]
+        z, hist, mask, rmask, *rest = ctx.saved_tensors
+        extras, rec = rest[: ctx.n_extras], tuple(rest[ctx.n_extras:])
+        steps, batch = z.shape[0], z.shape[1]
         units = cell.units
 
-        pre = cell.backward_prepare(res, hist)
-        dxp = hist.new_empty(steps, batch, cell.gates * units)
-        aux = hist.new_empty(steps, batch, cell.aux_size()) if cell.aux_size() else None
+        pre = cell.backward_prepare(z, extras, hist)
+        dxp = torch.empty_like(z)
+        aux = z.new_empty(steps, batch, cell.aux_size()) if cell.aux_size() else None
         ds = [g if g is not None else torch.zeros_like(hist[0, j]) for j, g in enumerate(dfinal)]
         if dout is None:
-            dout = hist.new_zeros(steps if return_sequences else 1, batch, units)
+            dout = z.new_zeros(steps if return_sequences else 1, batch, units)
         mask3 = mask.unsqueeze(-1) if mask is not None else None
         dy_carry: Tensor | None = None
         for k in range(steps - 1, -1, -1):
@@ -124,7 +136,7 @@ class _Scan(torch.autograd.Function):
                 dnew = list(ds)
                 if gy is not None:
                     dnew[0] = dnew[0] + gy
-                ds = cell.backward_step(k, dnew, pre, hist, rec, rmask, dxp, aux)
+                ds = cell.backward_step(k, dnew, pre, rec, rmask, dxp, aux)
             else:
                 m = mask3[k]
                 dnew = [torch.where(m, d, 0.0) for d in ds]
@@ -132,7 +144,7 @@ class _Scan(torch.autograd.Function):
                     dnew[0] = dnew[0] + torch.where(m, gy, 0.0)
                     if not zero_output:
                         dy_carry = torch.where(m, 0.0, gy)
-                dprev = cell.backward_step(k, dnew, pre, hist, rec, rmask, dxp, aux)
+                dprev = cell.backward_step(k, dnew, pre, rec, rmask, dxp, aux)
                 ds = [p + torch.where(m, 0.0, d) for p, d in zip(dprev, ds)]
         rec_grads = cell.recurrent_grads(dxp, aux, pre, hist, rmask)
         return (None, None, dxp, None, None, None, *ds, *rec_grads)
@@ -147,7 +159,8 @@ def scan(
     zero_output_for_mask: bool = False,
     return_sequences: bool = True,
 ) -> tuple[Tensor | None, Tensor, tuple[Tensor, ...]]:
-    """Run ``cell`` over the time-major input projection ``xp`` (T, B, G*u).
+    """Run ``cell`` over the time-major input projection ``xp`` (T, B, G*u). Without gradients
+    ``xp`` is overwritten (it must be the caller's own temporary).
 
     ``mask``: (T, B) bool in processing order; ``rmask``: per-gate recurrent dropout masks
     (G, B, u). Returns ``(outputs (T, B, u) or None, last_output (B, u), final_states)``.
@@ -158,8 +171,9 @@ def scan(
         xp.requires_grad or any(t.requires_grad for t in tensors)
     )
     if not needs_grad or cell.uses_autograd_backward():
+        mode = "autograd" if needs_grad else "scratch"
         out, last, final, _ = _loop(
-            cell, xp, states, rec, mask, rmask, zero_output_for_mask, return_sequences, save=False
+            cell, xp, states, rec, mask, rmask, zero_output_for_mask, return_sequences, mode
         )
         return out, last, final
     result = _Scan.apply(

@@ -7,9 +7,14 @@
 ((2, 5, 8), (2, 8), (2, 8))
 """
 
-from . import activations, cells, initializers
+from . import activations, cells, converters, initializers, testing
+from .porting import from_keras
 from .recurrent import GRU, LSTM, RNN, SimpleRNN
+from .summary import summary
 
 __version__ = "0.1.0"
 
-__all__ = ["LSTM", "GRU", "SimpleRNN", "RNN", "activations", "cells", "initializers"]
+__all__ = [
+    "LSTM", "GRU", "SimpleRNN", "RNN", "from_keras", "summary",
+    "activations", "cells", "converters", "initializers", "testing",
+]

@@ -32,6 +32,7 @@ __all__ = ["Activation", "get", "names", "register", "hard_sigmoid_keras2", "Act
 
 _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
+_TF_LEAKY_SLOPE = 0.20000000298023224  # float(np.float32(0.2))
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,24 @@ def hard_sigmoid_keras2(x: Tensor) -> Tensor:
     return torch.clamp(x * 0.2 + 0.5, 0.0, 1.0)
 
 
+def _hard_sigmoid(x: Tensor) -> Tensor:
+    # TensorFlow's formula; F.hardsigmoid computes the same values but its backward uses a
+    # float32 1/6 even in float64.
+    return F.relu6(x + 3.0) / 6.0
+
+
+def _hard_silu(x: Tensor) -> Tensor:
+    return x * _hard_sigmoid(x)
+
+
+def _elu(x: Tensor) -> Tensor:
+    return torch.where(x > 0, x, torch.expm1(x))  # TF uses expm1; torch's elu uses exp(x) - 1
+
+
+def _selu(x: Tensor) -> Tensor:
+    return _SELU_SCALE * torch.where(x > 0, x, _SELU_ALPHA * torch.expm1(x))
+
+
 def _softplus(x: Tensor) -> Tensor:
     # logaddexp stays exact for large |x| (F.softplus switches to x above 20: 2e-9 off in float64).
     return torch.logaddexp(x, torch.zeros((), dtype=x.dtype, device=x.device))
@@ -102,10 +121,18 @@ def _mish_grad(x: Tensor, y: Tensor) -> Tensor:
     return t + x * (1 - t * t) * torch.sigmoid(x)
 
 
+# TensorFlow's exact GELU (what Keras runs) uses 1/sqrt(2) rounded to float32 even in float64:
+# 0.5 * x * erfc(-x * 0.70710677). torch's F.gelu uses the exact constant and differs by ~4e-9.
+_TF_SQRT_HALF = 0.7071067690849304
+
+
+def _gelu(x: Tensor) -> Tensor:
+    return 0.5 * x * torch.erfc(-x * _TF_SQRT_HALF)
+
+
 def _gelu_grad(x: Tensor, y: Tensor) -> Tensor:
-    cdf = 0.5 * (1.0 + torch.erf(x / math.sqrt(2.0)))
-    pdf = torch.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
-    return cdf + x * pdf
+    c = _TF_SQRT_HALF
+    return 0.5 * torch.erfc(-x * c) + x * (c / math.sqrt(math.pi)) * torch.exp(-(c * x) ** 2)
 
 
 def _silu_grad(x: Tensor, y: Tensor) -> Tensor:
@@ -164,7 +191,7 @@ for _act, _aliases in [
     (
         Activation(
             "hard_sigmoid",
-            F.hardsigmoid,
+            _hard_sigmoid,
             lambda x, y: _mask((x > -3) & (x < 3), x) / 6,
             lambda x: F.hardsigmoid(x, inplace=True),
         ),
@@ -184,16 +211,18 @@ for _act, _aliases in [
     (
         Activation(
             "leaky_relu",
-            lambda x: F.leaky_relu(x, 0.2),
-            lambda x, y: torch.where(x > 0, torch.ones_like(x), torch.full_like(x, 0.2)),
+            # TF's LeakyRelu takes its slope as a float32 attribute: 0.2 is 0.20000000298 even in
+            # float64.
+            lambda x: F.leaky_relu(x, _TF_LEAKY_SLOPE),
+            lambda x, y: torch.where(x > 0, torch.ones_like(x), torch.full_like(x, _TF_LEAKY_SLOPE)),
         ),
         (),
     ),
-    (Activation("elu", F.elu, lambda x, y: torch.where(x > 0, torch.ones_like(x), y + 1)), ()),
+    (Activation("elu", _elu, lambda x, y: torch.where(x > 0, torch.ones_like(x), y + 1)), ()),
     (
         Activation(
             "selu",
-            F.selu,
+            _selu,
             lambda x, y: torch.where(
                 x > 0, torch.full_like(x, _SELU_SCALE), y + _SELU_SCALE * _SELU_ALPHA
             ),
@@ -205,11 +234,11 @@ for _act, _aliases in [
     (Activation("softsign", F.softsign, lambda x, y: 1 / (1 + x.abs()) ** 2), ()),
     (Activation("exponential", torch.exp, lambda x, y: y), ()),
     (Activation("silu", F.silu, _silu_grad), ("swish",)),
-    (Activation("gelu", F.gelu, _gelu_grad), ()),
+    (Activation("gelu", _gelu, _gelu_grad), ()),
     (
         Activation(
             "hard_silu",
-            F.hardswish,
+            _hard_silu,
             lambda x, y: torch.where(
                 x <= -3, torch.zeros_like(x), torch.where(x >= 3, torch.ones_like(x), (2 * x + 3) / 6)
             ),
@@ -250,12 +279,8 @@ _KNOWN_CALLABLES: dict[Any, str] = {
     F.hardsigmoid: "hard_sigmoid",
     hard_sigmoid_keras2: "hard_sigmoid_keras2",
     F.relu6: "relu6",
-    F.elu: "elu",
-    F.selu: "selu",
     F.silu: "silu",
-    F.gelu: "gelu",
     F.softsign: "softsign",
-    F.hardswish: "hard_silu",
     F.logsigmoid: "log_sigmoid",
     torch.exp: "exponential",
 }

@@ -291,7 +291,7 @@ class RNN(nn.Module):
     def _forced_masks(self, x: Tensor) -> tuple[Tensor | None, Tensor | None]:
         """Masks given in Keras gate order through :func:`keraslike_torch.testing.dropout_masks`."""
         inp, rec = self._forced_dropout_masks  # type: ignore[misc]
-        order = self.cell.keras_order
+        order = self.cell.runner_gate_keras_order()
         w = self.cell.weight_hh
 
         def convert(m: Any, per_gate: bool) -> Tensor | None:
@@ -315,8 +315,13 @@ class RNN(nn.Module):
 
     # ---- forward ------------------------------------------------------------------------------
 
-    def _use_fused(self, rmask: Tensor | None, spans: MaskSpans | None, has_mask: bool) -> bool:
+    def _use_fused(self, dmask: Tensor | None, rmask: Tensor | None, spans: MaskSpans | None,
+                   has_mask: bool) -> bool:
+        """Torch's kernels apply: a tanh/sigmoid-type cell, no per-gate dropout masks, and a mask
+        (if any) that is one contiguous block per row."""
         if self.use_fused is False or self.cell.fused_mode() is None or rmask is not None:
+            return False
+        if dmask is not None and dmask.dim() != 2:
             return False
         return not has_mask or spans is not None
 
@@ -366,7 +371,7 @@ class RNN(nn.Module):
             x = x.flip(1)
             mask = mask.flip(1) if mask is not None else None
         spans = mask_spans(mask) if mask is not None else None
-        if self._use_fused(rmask, spans, mask is not None):
+        if self._use_fused(dmask, rmask, spans, mask is not None):
             mode = self.cell.fused_mode()
             assert mode is not None
             if dmask is not None:

@@ -1,0 +1,220 @@
+"""Keras layer configs -> torch modules: one small converter per Keras class, registered by name.
+
+A converter takes the layer's config dict (any Keras generation: the loader passes the
+generation in :class:`ConvertContext` so that e.g. ``"hard_sigmoid"`` means the right function)
+and returns a module. Weights are set afterwards, through the module's ``set_keras_weights`` (the
+one Keras -> torch layout conversion), after :mod:`keraslike_torch.layouts` has turned any file
+layout (Keras 1, CuDNN) into the Keras 2/3 one.
+
+>>> import keraslike_torch as kt
+>>> m = kt.converters.convert_layer("LSTM", {"units": 4, "return_sequences": True})
+>>> type(m).__name__, m.units, m.return_sequences
+('LSTM', 4, True)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from .recurrent import GRU, LSTM, SimpleRNN
+
+__all__ = [
+    "ConvertContext",
+    "UnsupportedLayerError",
+    "register",
+    "convert_layer",
+    "converter_names",
+    "torch_dtype",
+]
+
+
+class UnsupportedLayerError(ValueError):
+    """A Keras layer (or option) this project cannot convert."""
+
+
+@dataclass
+class ConvertContext:
+    """What converters need beyond the config: the Keras generation that wrote it (1, 2 or 3),
+    user replacements for custom classes, and the dtype to build in (None: the config's)."""
+
+    keras_version: int = 3
+    custom_objects: dict[str, Any] = field(default_factory=dict)
+    dtype: torch.dtype | None = None
+    batch_size: int | None = None
+
+
+Converter = Callable[[dict, ConvertContext], nn.Module]
+_CONVERTERS: dict[str, Converter] = {}
+
+
+def register(*class_names: str) -> Callable[[Converter], Converter]:
+    """Decorator: register a converter for one or more Keras class names."""
+
+    def deco(fn: Converter) -> Converter:
+        for name in class_names:
+            _CONVERTERS[name] = fn
+        return fn
+
+    return deco
+
+
+def converter_names() -> list[str]:
+    """Keras class names that have a converter."""
+    return sorted(_CONVERTERS)
+
+
+def convert_layer(class_name: str, config: dict, ctx: ConvertContext | None = None) -> nn.Module:
+    """Build the torch module for one Keras layer config.
+
+    ``ctx.custom_objects`` may map a class name to a replacement: an ``nn.Module`` instance, or a
+    callable taking the config and returning one. Raises :class:`UnsupportedLayerError` naming
+    the class and layer for anything without a converter.
+    """
+    ctx = ctx or ConvertContext()
+    custom = ctx.custom_objects.get(class_name)
+    if custom is not None:
+        module = custom if isinstance(custom, nn.Module) else custom(config)
+        if not isinstance(module, nn.Module):
+            raise TypeError(f"custom_objects[{class_name!r}] must give an nn.Module, got {type(module).__name__}")
+        return module
+    fn = _CONVERTERS.get(class_name)
+    if fn is None:
+        raise UnsupportedLayerError(
+            f"Keras layer {config.get('name', '?')!r} of class {class_name!r} has no converter; "
+            f"pass custom_objects={{{class_name!r}: <torch module or factory>}} to replace it. "
+            f"Supported classes: {', '.join(converter_names())}"
+        )
+    module = fn(config, ctx)
+    if getattr(module, "name", None) is None:
+        try:
+            module.name = config.get("name")  # type: ignore[assignment]
+        except AttributeError:  # pragma: no cover
+            pass
+    return module
+
+
+_DTYPES = {
+    "float16": torch.float16, "half": torch.float16, "bfloat16": torch.bfloat16,
+    "float32": torch.float32, "float": torch.float32, "float64": torch.float64,
+    "double": torch.float64,
+    # mixed precision policies keep float32 variables
+    "mixed_float16": torch.float32, "mixed_bfloat16": torch.float32,
+}
+
+
+def torch_dtype(keras_dtype: Any, default: torch.dtype = torch.float32) -> torch.dtype:
+    """A Keras dtype or dtype-policy config (any generation) as a torch dtype."""
+    if keras_dtype is None:
+        return default
+    if isinstance(keras_dtype, dict):
+        cfg = keras_dtype.get("config", {})
+        name = cfg.get("name") if isinstance(cfg, dict) else cfg
+        return torch_dtype(name, default)
+    name = str(keras_dtype)
+    if name.startswith("<dtype: '"):  # repr of a tf.DType
+        name = name[len("<dtype: '"): -2]
+    if name not in _DTYPES:
+        raise UnsupportedLayerError(f"unsupported Keras dtype {keras_dtype!r}")
+    return _DTYPES[name]
+
+
+def _dtype(config: dict, ctx: ConvertContext) -> torch.dtype:
+    return ctx.dtype if ctx.dtype is not None else torch_dtype(config.get("dtype"))
+
+
+# ---- recurrent layers ---------------------------------------------------------------------------
+
+_RNN_IGNORED = {
+    # training-time only or no effect on the computation
+    "name", "trainable", "dtype", "kernel_regularizer", "recurrent_regularizer", "bias_regularizer",
+    "activity_regularizer", "kernel_constraint", "recurrent_constraint", "bias_constraint",
+    "seed", "use_cudnn", "batch_input_shape", "batch_shape", "input_shape", "input_dim",
+    "input_length", "input_spec", "consume_less", "W_regularizer", "U_regularizer", "b_regularizer",
+    "W_constraint", "U_constraint", "b_constraint",
+}
+
+
+def _rnn_kwargs(config: dict, ctx: ConvertContext, kind: str) -> dict[str, Any]:
+    """Normalize an RNN config of any Keras generation to our constructor's keywords."""
+    c = dict(config)
+    # Keras 1 names
+    renames = {
+        "output_dim": "units", "init": "kernel_initializer", "inner_init": "recurrent_initializer",
+        "inner_activation": "recurrent_activation", "dropout_W": "dropout",
+        "dropout_U": "recurrent_dropout",
+    }
+    for old, new in renames.items():
+        if old in c and new not in c:
+            c[new] = c.pop(old)
+        else:
+            c.pop(old, None)
+    forget_init = c.pop("forget_bias_init", None)
+    if "units" not in c:
+        raise UnsupportedLayerError(f"{kind} config {config.get('name', '?')!r} has no 'units'")
+    keys = {
+        "units", "activation", "recurrent_activation", "use_bias", "return_sequences",
+        "return_state", "go_backwards", "stateful", "dropout", "recurrent_dropout",
+        "kernel_initializer", "recurrent_initializer", "bias_initializer", "zero_output_for_mask",
+        "unroll", "time_major", "implementation",
+    }
+    if kind == "LSTM":
+        keys.add("unit_forget_bias")
+    if kind == "GRU":
+        keys.add("reset_after")
+    if kind == "SimpleRNN":
+        keys.discard("recurrent_activation")
+        keys.discard("implementation")
+    unknown = set(c) - keys - _RNN_IGNORED - {"unit_forget_bias", "reset_after", "recurrent_activation", "implementation"}
+    if unknown:
+        raise UnsupportedLayerError(
+            f"{kind} layer {config.get('name', '?')!r}: unsupported config option(s) {sorted(unknown)}"
+        )
+    kw = {k: c[k] for k in keys if k in c}
+    if kind == "LSTM" and forget_init is not None and "unit_forget_bias" not in kw:
+        kw["unit_forget_bias"] = forget_init in ("one", "ones", "Ones")
+    if kind == "GRU" and "reset_after" not in kw:
+        # GRU configs from Keras < 2.1.3 have no reset_after key and mean reset_after=False.
+        kw["reset_after"] = False if ctx.keras_version < 3 else True
+    impl = kw.get("implementation")
+    if impl is not None and impl not in (0, 1, 2):
+        raise UnsupportedLayerError(f"{kind} layer {config.get('name', '?')!r}: implementation={impl!r}")
+    for key in ("dropout", "recurrent_dropout"):
+        if key in kw:
+            kw[key] = min(1.0 - 1e-12, max(0.0, float(kw[key])))  # Keras clamps; 1.0 would drop all
+    kw["keras_version"] = ctx.keras_version
+    kw["dtype"] = _dtype(config, ctx)
+    kw["name"] = config.get("name")
+    return kw
+
+
+@register("LSTM", "LSTMV1", "UnifiedLSTM")
+def _lstm(config: dict, ctx: ConvertContext) -> nn.Module:
+    return LSTM(**_rnn_kwargs(config, ctx, "LSTM"))
+
+
+@register("GRU", "GRUV1", "UnifiedGRU")
+def _gru(config: dict, ctx: ConvertContext) -> nn.Module:
+    return GRU(**_rnn_kwargs(config, ctx, "GRU"))
+
+
+@register("SimpleRNN")
+def _simple_rnn(config: dict, ctx: ConvertContext) -> nn.Module:
+    return SimpleRNN(**_rnn_kwargs(config, ctx, "SimpleRNN"))
+
+
+# CuDNN layers fix their math: tanh / sigmoid, and reset_after=True for GRU.
+@register("CuDNNLSTM")
+def _cudnn_lstm(config: dict, ctx: ConvertContext) -> nn.Module:
+    c = {**config, "activation": "tanh", "recurrent_activation": "sigmoid"}
+    return LSTM(**_rnn_kwargs(c, ctx, "LSTM"))
+
+
+@register("CuDNNGRU")
+def _cudnn_gru(config: dict, ctx: ConvertContext) -> nn.Module:
+    c = {**config, "activation": "tanh", "recurrent_activation": "sigmoid", "reset_after": True}
+    return GRU(**_rnn_kwargs(c, ctx, "GRU"))

@@ -14,7 +14,7 @@ def generation(K: Any) -> int:
 
 
 def build_keras_rnn(K: Any, kind: str, units: int, features: int, dtype: str, rng: np.random.Generator,
-                    scale: float | None = None, **kw: Any) -> Any:
+                    scale: float | None = None, batch: int | None = None, **kw: Any) -> Any:
     """A built Keras RNN layer with random (not initializer-drawn) weights, biases included.
 
     The default scale keeps the recurrence from being chaotic (spectral norm of the recurrent
@@ -22,7 +22,7 @@ def build_keras_rnn(K: Any, kind: str, units: int, features: int, dtype: str, rn
     implementations, however exact.
     """
     layer = getattr(K.layers, kind)(units, dtype=dtype, **kw)
-    layer.build((None, None, features))
+    layer.build((batch, None, features))
     if scale is None:
         scale = 1.5 / np.sqrt(features + units)
     layer.set_weights([(rng.standard_normal(w.shape) * scale).astype(dtype) for w in layer.get_weights()])

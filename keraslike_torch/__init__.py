@@ -8,6 +8,7 @@
 """
 
 from . import activations, cells, converters, initializers, testing
+from .bidirectional import Bidirectional
 from .porting import from_keras
 from .recurrent import GRU, LSTM, RNN, SimpleRNN
 from .summary import summary
@@ -15,6 +16,6 @@ from .summary import summary
 __version__ = "0.1.0"
 
 __all__ = [
-    "LSTM", "GRU", "SimpleRNN", "RNN", "from_keras", "summary",
+    "LSTM", "GRU", "SimpleRNN", "RNN", "Bidirectional", "from_keras", "summary",
     "activations", "cells", "converters", "initializers", "testing",
 ]

@@ -21,7 +21,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from .recurrent import GRU, LSTM, SimpleRNN
+from .bidirectional import Bidirectional
+from .recurrent import GRU, LSTM, RNN, SimpleRNN
 
 __all__ = [
     "ConvertContext",
@@ -218,3 +219,26 @@ def _cudnn_lstm(config: dict, ctx: ConvertContext) -> nn.Module:
 def _cudnn_gru(config: dict, ctx: ConvertContext) -> nn.Module:
     c = {**config, "activation": "tanh", "recurrent_activation": "sigmoid", "reset_after": True}
     return GRU(**_rnn_kwargs(c, ctx, "GRU"))
+
+
+@register("Bidirectional")
+def _bidirectional(config: dict, ctx: ConvertContext) -> nn.Module:
+    inner = config.get("layer")
+    if not isinstance(inner, dict) or "class_name" not in inner:
+        raise UnsupportedLayerError(f"Bidirectional layer {config.get('name', '?')!r} has no wrapped layer config")
+    layer = _nested(inner, ctx)
+    backward = config.get("backward_layer")
+    backward_layer = _nested(backward, ctx) if isinstance(backward, dict) else None
+    if backward_layer is None:
+        backward_layer = layer.clone(go_backwards=not layer.go_backwards)  # type: ignore[union-attr]
+    return Bidirectional(layer, config.get("merge_mode", "concat"), backward_layer,  # type: ignore[arg-type]
+                         name=config.get("name"))
+
+
+def _nested(spec: dict, ctx: ConvertContext) -> RNN:
+    module = convert_layer(spec["class_name"], spec.get("config", {}), ctx)
+    if not isinstance(module, RNN):
+        raise UnsupportedLayerError(
+            f"Bidirectional can wrap LSTM, GRU and SimpleRNN layers, not {spec['class_name']!r}"
+        )
+    return module

@@ -162,6 +162,19 @@ class RNN(nn.Module):
         """Keras's parameter count (equals ``sum(p.numel() for p in self.parameters())``)."""
         return sum(int(np.prod(s)) for s in self.cell.keras_weight_shapes())
 
+    def get_config(self) -> dict[str, Any]:
+        """The constructor keywords this layer was made with (Keras ``get_config`` analogue)."""
+        return dict(getattr(self, "_config", {}))
+
+    def clone(self, **overrides: Any) -> RNN:
+        """A new layer of the same type and configuration (fresh weights), on this layer's device
+        and dtype, with ``overrides`` applied."""
+        config = self.get_config()
+        w = self.cell.weight_hh
+        config.update(dtype=w.dtype, device=w.device, input_size=self.cell.input_size)
+        config.update(overrides)
+        return type(self)(**config)
+
     def reset_states(self, states: StateLike = None) -> None:
         """Zero the stored states of a stateful layer (keeping their batch size), or set them to
         ``states`` (like tf-keras ``reset_states(states)``)."""
@@ -453,6 +466,7 @@ class LSTM(RNN):
         device: Any = None,
         dtype: torch.dtype | None = None,
     ) -> None:
+        config = {k: v for k, v in locals().items() if k not in ('self', '__class__')}
         cell = LSTMCell(
             units, input_size, unit_forget_bias=unit_forget_bias,
             **_cell_kwargs(activation, recurrent_activation, use_bias, kernel_initializer,
@@ -465,6 +479,7 @@ class LSTM(RNN):
             unroll=unroll, time_major=time_major, implementation=implementation,
             use_fused=use_fused, name=name,
         )
+        self._config = config
 
 
 class GRU(RNN):
@@ -504,6 +519,7 @@ class GRU(RNN):
         device: Any = None,
         dtype: torch.dtype | None = None,
     ) -> None:
+        config = {k: v for k, v in locals().items() if k not in ('self', '__class__')}
         cell = GRUCell(
             units, input_size, reset_after=reset_after,
             **_cell_kwargs(activation, recurrent_activation, use_bias, kernel_initializer,
@@ -516,6 +532,7 @@ class GRU(RNN):
             unroll=unroll, time_major=time_major, implementation=implementation,
             use_fused=use_fused, name=name,
         )
+        self._config = config
 
     @property
     def reset_after(self) -> bool:
@@ -555,6 +572,7 @@ class SimpleRNN(RNN):
         device: Any = None,
         dtype: torch.dtype | None = None,
     ) -> None:
+        config = {k: v for k, v in locals().items() if k not in ('self', '__class__')}
         cell = SimpleRNNCell(
             units, input_size,
             **_cell_kwargs(activation, "linear", use_bias, kernel_initializer,
@@ -566,3 +584,4 @@ class SimpleRNN(RNN):
             recurrent_dropout=recurrent_dropout, zero_output_for_mask=zero_output_for_mask,
             unroll=unroll, time_major=time_major, use_fused=use_fused, name=name,
         )
+        self._config = config

@@ -1,0 +1,237 @@
+"""Keras ``Bidirectional`` for :class:`LSTM`, :class:`GRU` and :class:`SimpleRNN`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from .fused import fused_call, mask_spans, place_outputs
+from .recurrent import RNN, StateLike, validate_mask
+
+__all__ = ["Bidirectional"]
+
+_MERGE_MODES = ("concat", "sum", "mul", "ave", None)
+
+
+class Bidirectional(nn.Module):
+    """Keras ``Bidirectional(layer, merge_mode="concat", backward_layer=None)``.
+
+    The forward copy is ``layer`` itself; the backward copy is ``backward_layer`` or a fresh layer
+    of the same configuration with ``go_backwards`` flipped. The backward sequence is flipped back
+    on the time axis before merging; with ``return_sequences`` both directions output zeros at
+    masked steps (Keras forces ``zero_output_for_mask``). Return values (section 1 of the spec):
+    ``y``, or with ``return_state`` ``(y, *forward_states, *backward_states)``; with
+    ``merge_mode=None`` ``y`` is the pair ``(y_forward, y_backward)``.
+
+    When both directions are the same fused-kernel configuration, run forward and backward, take
+    no per-gate dropout masks and the mask (if any) is one block per row, one call to torch's
+    bidirectional kernel computes both directions.
+
+    >>> import torch, keraslike_torch as kt
+    >>> bi = kt.Bidirectional(kt.GRU(4, return_sequences=True))
+    >>> tuple(bi(torch.zeros(2, 5, 3)).shape)
+    (2, 5, 8)
+    """
+
+    def __init__(
+        self,
+        layer: RNN,
+        merge_mode: str | None = "concat",
+        backward_layer: RNN | None = None,
+        name: str | None = None,
+    ) -> None:
+        super().__init__()
+        if not isinstance(layer, RNN):
+            raise TypeError(f"Bidirectional wraps a keraslike_torch LSTM, GRU or SimpleRNN, got {type(layer).__name__}")
+        if merge_mode not in _MERGE_MODES:
+            raise ValueError(f"merge_mode must be one of concat, sum, mul, ave or None; got {merge_mode!r}")
+        if backward_layer is None:
+            backward_layer = layer.clone(go_backwards=not layer.go_backwards)
+        elif not isinstance(backward_layer, RNN):
+            raise TypeError(f"backward_layer must be a keraslike_torch recurrent layer, got {type(backward_layer).__name__}")
+        if layer.go_backwards == backward_layer.go_backwards:
+            raise ValueError(
+                "the forward and backward layers must have different go_backwards values, got "
+                f"{layer.go_backwards} for both"
+            )
+        for attr in ("stateful", "return_sequences", "return_state", "time_major"):
+            if getattr(layer, attr) != getattr(backward_layer, attr):
+                raise ValueError(
+                    f"the forward and backward layers must agree on {attr}: "
+                    f"{getattr(layer, attr)} vs {getattr(backward_layer, attr)}"
+                )
+        self.forward_layer = layer
+        self.backward_layer = backward_layer
+        self.merge_mode = merge_mode
+        self.name = name
+        self.output_mask: Any = None
+
+    @property
+    def return_sequences(self) -> bool:
+        return self.forward_layer.return_sequences
+
+    @property
+    def return_state(self) -> bool:
+        return self.forward_layer.return_state
+
+    @property
+    def stateful(self) -> bool:
+        return self.forward_layer.stateful
+
+    @property
+    def states(self) -> tuple[Tensor, ...] | None:
+        f, b = self.forward_layer.states, self.backward_layer.states
+        return (*f, *b) if f is not None and b is not None else None
+
+    def extra_repr(self) -> str:
+        return f"merge_mode={self.merge_mode!r}"
+
+    # ---- weights --------------------------------------------------------------------------------
+
+    def get_keras_weights(self) -> list[np.ndarray]:
+        """Forward layer's Keras weights, then the backward layer's."""
+        return self.forward_layer.get_keras_weights() + self.backward_layer.get_keras_weights()
+
+    def set_keras_weights(self, weights: Sequence[Any]) -> None:
+        """Set forward then backward Keras weights; atomic (both are checked before either is set)."""
+        weights = list(weights)
+        n = len(weights) // 2
+        fw, bw = self.forward_layer.cell, self.backward_layer.cell
+        expected = len(fw.keras_weight_shapes(1)) + len(bw.keras_weight_shapes(1))
+        if len(weights) != expected:
+            raise ValueError(
+                f"Bidirectional expects {expected} weights (forward then backward), got {len(weights)}"
+            )
+        fw.check_keras_weights(weights[:n])
+        bw.check_keras_weights(weights[n:])
+        fw.set_keras_weights(weights[:n])
+        bw.set_keras_weights(weights[n:])
+
+    def keras_gradients(self) -> list[Tensor | None]:
+        return self.forward_layer.cell.keras_gradients() + self.backward_layer.cell.keras_gradients()
+
+    def keras_weight_shapes(self) -> list[tuple[int, ...]]:
+        return self.forward_layer.keras_weight_shapes() + self.backward_layer.keras_weight_shapes()
+
+    def count_params(self) -> int:
+        return self.forward_layer.count_params() + self.backward_layer.count_params()
+
+    def reset_states(self, states: StateLike = None) -> None:
+        if not self.stateful:
+            raise AttributeError("reset_states() is only for stateful layers (stateful=True)")
+        if states is None:
+            self.forward_layer.reset_states()
+            self.backward_layer.reset_states()
+            return
+        states = list(states)  # type: ignore[arg-type]
+        half = len(states) // 2
+        self.forward_layer.reset_states(states[:half])
+        self.backward_layer.reset_states(states[half:])
+
+    reset_state = reset_states
+
+    def compute_mask(self, mask: Tensor | None) -> Any:
+        """Keras propagation: the input mask with ``return_sequences`` (twice for
+        ``merge_mode=None``), else None."""
+        if not self.return_sequences:
+            return (None, None) if self.merge_mode is None else None
+        return (mask, mask) if self.merge_mode is None else mask
+
+    # ---- forward ----------------------------------------------------------------------------------
+
+    def _split_states(self, initial_state: StateLike) -> tuple[Any, Any]:
+        if initial_state is None:
+            return None, None
+        states = [initial_state] if isinstance(initial_state, Tensor) else list(initial_state)
+        n_f, n_b = self.forward_layer.state_count, self.backward_layer.state_count
+        if len(states) != n_f + n_b:
+            raise ValueError(
+                f"Bidirectional takes {n_f + n_b} initial state tensors (forward states then "
+                f"backward states), got {len(states)}"
+            )
+        return states[:n_f], states[n_f:]
+
+    def _fusable(self, training: bool, has_mask: bool, spans: Any) -> str | None:
+        f, b = self.forward_layer, self.backward_layer
+        mode = f.cell.fused_mode()
+        if mode is None or mode != b.cell.fused_mode() or f.use_fused is False or b.use_fused is False:
+            return None
+        if f.go_backwards or not b.go_backwards or f.cell.units != b.cell.units:
+            return None
+        if f.cell.use_bias != b.cell.use_bias:
+            return None
+        if training and (f.dropout or f.recurrent_dropout or b.dropout or b.recurrent_dropout):
+            return None
+        if has_mask and spans is None:
+            return None
+        return mode
+
+    def forward(
+        self,
+        inputs: Tensor,
+        mask: Any = None,
+        initial_state: StateLike = None,
+        training: bool | None = None,
+    ) -> Tensor | tuple[Tensor, ...]:
+        f, b = self.forward_layer, self.backward_layer
+        x = f._check_input(inputs)
+        b._check_input(inputs)
+        training = self.training if training is None else bool(training)
+        mask_t = validate_mask(mask, x.shape[0], x.shape[1], x.device)
+        if mask_t is not None and bool(mask_t.all()):
+            mask_t = None
+        st_f, st_b = self._split_states(initial_state)
+        st_f = f._initial_states(st_f, x)
+        st_b = b._initial_states(st_b, x)
+        zero_out = self.return_sequences  # Keras forces zero_output_for_mask = return_sequences
+        spans = mask_spans(mask_t) if mask_t is not None else None
+        mode = self._fusable(training, mask_t is not None, spans)
+        if mode is not None:
+            hx = tuple(torch.stack([a, c]) for a, c in zip(st_f, st_b))
+            weights = f.cell.fused_weights() + b.cell.fused_weights()
+            out, final = fused_call(mode, x, hx, weights, f.cell.use_bias, training, True, spans)
+            fin_f = tuple(s[0] for s in final)
+            fin_b = tuple(s[1] for s in final)
+            u = f.cell.units
+            if self.return_sequences:
+                if spans is not None:
+                    out = place_outputs(out, spans, repeat_last=False)
+                y_f, y_b = out[..., :u], out[..., u:]
+            else:
+                valid = (spans.length > 0).unsqueeze(1) if spans is not None else None
+                y_f = fin_f[0] if valid is None else torch.where(valid, fin_f[0], 0.0)
+                y_b = fin_b[0] if valid is None else torch.where(valid, fin_b[0], 0.0)
+        else:
+            seq_f, last_f, fin_f = f.run(x, mask_t, st_f, training, zero_output_for_mask=zero_out)
+            seq_b, last_b, fin_b = b.run(x, mask_t, st_b, training, zero_output_for_mask=zero_out)
+            if self.return_sequences:
+                y_f, y_b = seq_f, seq_b.flip(1)  # type: ignore[union-attr]
+            else:
+                y_f, y_b = last_f, last_b
+        if self.stateful:
+            f._states = tuple(s.detach() for s in fin_f)
+            b._states = tuple(s.detach() for s in fin_b)
+        if self.return_sequences and f.time_major:
+            y_f, y_b = y_f.transpose(0, 1), y_b.transpose(0, 1)
+        self.output_mask = self.compute_mask(mask_t) if mask is not None else None
+        merged: Any
+        if self.merge_mode == "concat":
+            merged = torch.cat([y_f, y_b], -1)
+        elif self.merge_mode == "sum":
+            merged = y_f + y_b
+        elif self.merge_mode == "ave":
+            merged = (y_f + y_b) / 2
+        elif self.merge_mode == "mul":
+            merged = y_f * y_b
+        else:
+            merged = (y_f, y_b)
+        if not self.return_state:
+            return merged
+        states = (*fin_f, *fin_b)
+        if self.merge_mode is None:
+            return (*merged, *states)
+        return (merged, *states)

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .fused import fused_call, mask_spans, place_outputs
+from .fused import fused_call
 from .recurrent import RNN, StateLike, validate_mask
 
 __all__ = ["Bidirectional"]
@@ -155,7 +155,7 @@ class Bidirectional(nn.Module):
             )
         return states[:n_f], states[n_f:]
 
-    def _fusable(self, training: bool, has_mask: bool, spans: Any) -> str | None:
+    def _fusable(self, training: bool, has_mask: bool) -> str | None:
         f, b = self.forward_layer, self.backward_layer
         mode = f.cell.fused_mode()
         if mode is None or mode != b.cell.fused_mode() or f.use_fused is False or b.use_fused is False:
@@ -166,8 +166,8 @@ class Bidirectional(nn.Module):
             return None
         if training and (f.dropout or f.recurrent_dropout or b.dropout or b.recurrent_dropout):
             return None
-        if has_mask and spans is None:
-            return None
+        if has_mask:
+            return None  # each direction runs the masked fused path on its own (fused.py)
         return mode
 
     def forward(
@@ -188,26 +188,22 @@ class Bidirectional(nn.Module):
         st_f = f._initial_states(st_f, x)
         st_b = b._initial_states(st_b, x)
         zero_out = self.return_sequences  # Keras forces zero_output_for_mask = return_sequences
-        spans = mask_spans(mask_t) if mask_t is not None else None
-        mode = self._fusable(training, mask_t is not None, spans)
+        mode = self._fusable(training, mask_t is not None)
+        need = self.return_state or self.stateful
         if mode is not None:
             hx = tuple(torch.stack([a, c]) for a, c in zip(st_f, st_b))
             weights = f.cell.fused_weights() + b.cell.fused_weights()
-            out, final = fused_call(mode, x, hx, weights, f.cell.use_bias, training, True, spans)
+            out, final = fused_call(mode, x, hx, weights, f.cell.use_bias, training, True)
             fin_f = tuple(s[0] for s in final)
             fin_b = tuple(s[1] for s in final)
             u = f.cell.units
             if self.return_sequences:
-                if spans is not None:
-                    out = place_outputs(out, spans, repeat_last=False)
                 y_f, y_b = out[..., :u], out[..., u:]
             else:
-                valid = (spans.length > 0).unsqueeze(1) if spans is not None else None
-                y_f = fin_f[0] if valid is None else torch.where(valid, fin_f[0], 0.0)
-                y_b = fin_b[0] if valid is None else torch.where(valid, fin_b[0], 0.0)
+                y_f, y_b = fin_f[0], fin_b[0]
         else:
-            seq_f, last_f, fin_f = f.run(x, mask_t, st_f, training, zero_output_for_mask=zero_out)
-            seq_b, last_b, fin_b = b.run(x, mask_t, st_b, training, zero_output_for_mask=zero_out)
+            seq_f, last_f, fin_f = f.run(x, mask_t, st_f, training, zero_out, need)
+            seq_b, last_b, fin_b = b.run(x, mask_t, st_b, training, zero_out, need)
             if self.return_sequences:
                 y_f, y_b = seq_f, seq_b.flip(1)  # type: ignore[union-attr]
             else:

@@ -14,7 +14,7 @@ hand-written backward whose elementwise derivatives are computed for all steps a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -77,6 +77,11 @@ def _project_weight_grad(dout: Tensor, h: Tensor, masks: Tensor | None) -> Tenso
     return torch.bmm(dg.transpose(1, 2), hm).reshape(-1, h.shape[-1])
 
 
+def _inplace_or(act: _activations.Activation, scratch: bool) -> Callable[[Tensor], Tensor]:
+    """The activation's in-place variant when the runner owns the tensor (scratch mode)."""
+    return act.fn_ if scratch and act.fn_ is not None else act.fn
+
+
 def _gate_permutation(units: int, order: Sequence[int]) -> Tensor:
     """Row indices that reorder gate blocks: torch block ``k`` is Keras block ``order[k]``."""
     return torch.cat([torch.arange(g * units, (g + 1) * units) for g in order])
@@ -92,6 +97,8 @@ class RecurrentCell(nn.Module):
     keras_order: tuple[int, ...] = (0,)
     # the runner's gate block k is torch block runner_order[k] (chosen to make steps cheap)
     runner_order: tuple[int, ...] | None = None
+    # step() writes its output into ``out`` when given one
+    writes_out: bool = False
 
     def __init__(
         self,
@@ -368,19 +375,19 @@ class RecurrentCell(nn.Module):
         differentiate its loop instead of using the cell's batched backward."""
         return not (self.activation.elementwise and self.recurrent_activation.elementwise)
 
-    def step(
-        self, xp: Tensor, states: tuple[Tensor, ...], prep: tuple[Tensor | None, ...],
-        rmask: Tensor | None, extras: list[Tensor] | None, out: Tensor | None = None,
-        scratch: bool = False,
-    ) -> tuple[Tensor, ...]:
-        """One time step; returns the new states (the output is the first; cells may write it
-        into ``out`` when given).
+    def make_step(
+        self, prep: tuple[Tensor | None, ...], rmask: Tensor | None, mode: str
+    ) -> Callable[[Tensor, tuple[Tensor, ...], Any, Tensor | None], tuple[Tensor, ...]]:
+        """The function computing one time step: ``step(xp, states, extras, out) -> new states``
+        (the output is the first state).
 
-        ``xp``: this step's input projection (B, G*u). When ``extras`` is a list, the runner owns
-        ``xp`` and the step overwrites it with the pre-activations (kept as residuals for the
-        backward) and writes further residuals into ``extras``; when None (autograd mode) the
-        step is purely functional. ``scratch`` (no gradients) lets the step apply activations
-        in place on ``xp``.
+        ``xp``: this step's input projection (B, G*u). ``mode`` is the runner's: in "scratch" (no
+        gradients) and "save" (batched backward) the runner owns ``xp`` and the step overwrites it
+        with the pre-activations, which "save" keeps as residuals (plus ``extras``, buffers of
+        :meth:`extra_residual_sizes`); "scratch" may also apply activations in place. In
+        "autograd" the step is purely functional. Cells with ``writes_out`` write the output into
+        ``out`` when given. The function is built once per sequence: the loop is dispatch-bound,
+        so everything it needs is bound up front.
         """
         raise NotImplementedError
 
@@ -425,6 +432,7 @@ class LSTMCell(RecurrentCell):
     state_count = 2
     keras_class = "LSTM"
     keras_order = (0, 1, 2, 3)
+    writes_out = True
 
     def __init__(self, units: int, input_size: int | None = None, *, unit_forget_bias: bool = True,
                  **kwargs: Any) -> None:
@@ -456,20 +464,28 @@ class LSTMCell(RecurrentCell):
     # and, in the backward, the three blocks scaled by dc are contiguous.
     runner_order = (3, 0, 1, 2)
 
-    def step(self, xp, states, prep, rmask, extras, out=None, scratch=False):
-        h, c = states
-        u = self.units
-        z = _project(xp, h, prep[0], rmask, inplace=extras is not None)
+    def make_step(self, prep, rmask, mode):
+        u, wt = self.units, prep[0]
+        inplace, scratch = mode != "autograd", mode == "scratch"
+        fast = rmask is None and inplace
         ra, act = self.recurrent_activation, self.activation
-        z_s, z_g = z.split((3 * u, u), 1)  # (one call per split: this loop is overhead-bound)
-        if ra.elementwise:
-            o, i, f = (ra.inplace(z_s) if scratch else ra(z_s)).split(u, 1)
-        else:
-            o, i, f = (ra(part) for part in z_s.split(u, 1))
-        c_new = torch.addcmul(f * c, i, act.inplace(z_g) if scratch else act(z_g))
-        act_c = self.activation(c_new)
-        h_new = torch.mul(o, act_c, out=out) if out is not None else o * act_c
-        return h_new, c_new
+        gate_fn = _inplace_or(ra, scratch)
+        cand_fn, cell_fn = _inplace_or(act, scratch), act.fn
+        sizes = (3 * u, u)
+        gates_elementwise = ra.elementwise
+
+        def step(xp, states, extras, out):
+            h, c = states
+            z = xp.addmm_(h, wt) if fast else _project(xp, h, wt, rmask, inplace)
+            z_s, z_g = z.split(sizes, 1)
+            if gates_elementwise:
+                o, i, f = gate_fn(z_s).split(u, 1)
+            else:
+                o, i, f = (ra.fn(part) for part in z_s.split(u, 1))
+            c_new = torch.addcmul(f * c, i, cand_fn(z_g))
+            return torch.mul(o, cell_fn(c_new), out=out), c_new
+
+        return step
 
     def backward_prepare(self, z, extras, hist):
         u = self.units
@@ -514,6 +530,7 @@ class GRUCell(RecurrentCell):
     state_count = 1
     keras_class = "GRU"
     keras_order = (1, 0, 2)
+    writes_out = True
 
     def __init__(self, units: int, input_size: int | None = None, *, reset_after: bool = True,
                  **kwargs: Any) -> None:
@@ -572,36 +589,44 @@ class GRUCell(RecurrentCell):
         u = self.units
         return (w[: 2 * u].t().contiguous(), w[2 * u:].t().contiguous())
 
-    def _gates(self, a_rz: Tensor, scratch: bool = False) -> Tensor:
-        ra = self.recurrent_activation
+    def make_step(self, prep, rmask, mode):
+        u = self.units
+        inplace, scratch = mode != "autograd", mode == "scratch"
+        ra, act = self.recurrent_activation, self.activation
         if ra.elementwise:
-            return ra.inplace(a_rz) if scratch else ra(a_rz)
-        u = self.units
-        return torch.cat([ra(a_rz[:, :u]), ra(a_rz[:, u:])], 1)
-
-    def step(self, xp, states, prep, rmask, extras, out=None, scratch=False):
-        (h,) = states
-        u = self.units
-        inplace = extras is not None
-        x_rz, x_n = xp[:, : 2 * u], xp[:, 2 * u:]
-        if self.reset_after:
-            rec = _project(prep[1], h, prep[0], rmask, out=extras[0] if inplace else None)
-            a_rz = x_rz.add_(rec[:, : 2 * u]) if inplace else x_rz + rec[:, : 2 * u]
-            rz = self._gates(a_rz, scratch)
-            r, z = rz[:, :u], rz[:, u:]
-            rec_n = rec[:, 2 * u:]
-            a_n = x_n.addcmul_(r, rec_n) if inplace else torch.addcmul(x_n, r, rec_n)
+            gate_fn = _inplace_or(ra, scratch)
         else:
-            m_rz = None if rmask is None else rmask[:2]
-            m_n = None if rmask is None else rmask[2:]
-            a_rz = _project(x_rz, h, prep[0], m_rz, inplace=inplace)
-            rz = self._gates(a_rz, scratch)
-            r, z = rz[:, :u], rz[:, u:]
-            a_n = _project(x_n, r * h, prep[1], m_n, inplace=inplace)
-        n = self.activation.inplace(a_n) if scratch else self.activation(a_n)
-        if out is not None:
+            def gate_fn(a: Tensor) -> Tensor:
+                return torch.cat([ra.fn(a[:, :u]), ra.fn(a[:, u:])], 1)
+        cand_fn = _inplace_or(act, scratch)
+        if self.reset_after:
+            wt, b_hh = prep
+
+            def step(xp, states, extras, out):
+                (h,) = states
+                x_rz, x_n = xp[:, : 2 * u], xp[:, 2 * u:]
+                rec = _project(b_hh, h, wt, rmask, out=extras[0] if inplace else None)
+                a_rz = x_rz.add_(rec[:, : 2 * u]) if inplace else x_rz + rec[:, : 2 * u]
+                r, z = gate_fn(a_rz).split(u, 1)
+                rec_n = rec[:, 2 * u:]
+                a_n = x_n.addcmul_(r, rec_n) if inplace else torch.addcmul(x_n, r, rec_n)
+                n = cand_fn(a_n)
+                return (torch.addcmul(n, z, h - n, out=out),)
+
+            return step
+        wt_rz, wt_n = prep
+        m_rz = None if rmask is None else rmask[:2]
+        m_n = None if rmask is None else rmask[2:]
+
+        def step_before(xp, states, extras, out):
+            (h,) = states
+            a_rz = _project(xp[:, : 2 * u], h, wt_rz, m_rz, inplace=inplace)
+            r, z = gate_fn(a_rz).split(u, 1)
+            a_n = _project(xp[:, 2 * u:], r * h, wt_n, m_n, inplace=inplace)
+            n = cand_fn(a_n)
             return (torch.addcmul(n, z, h - n, out=out),)
-        return (torch.addcmul(n, z, h - n),)
+
+        return step_before
 
     def extra_residual_sizes(self):
         return (3 * self.units,) if self.reset_after else ()
@@ -681,10 +706,14 @@ class SimpleRNNCell(RecurrentCell):
     def uses_autograd_backward(self) -> bool:
         return not self.activation.elementwise
 
-    def step(self, xp, states, prep, rmask, extras, out=None, scratch=False):
-        (h,) = states
-        a = _project(xp, h, prep[0], rmask, inplace=extras is not None)
-        return (self.activation.inplace(a) if scratch else self.activation(a),)
+    def make_step(self, prep, rmask, mode):
+        wt, inplace = prep[0], mode != "autograd"
+        fn = _inplace_or(self.activation, mode == "scratch")
+
+        def step(xp, states, extras, out):
+            return (fn(_project(xp, states[0], wt, rmask, inplace=inplace)),)
+
+        return step
 
     def backward_prepare(self, z, extras, hist):
         act = self.activation

@@ -1,9 +1,9 @@
 """Calls into torch's fused RNN kernels (oneDNN/native on CPU, cuDNN on CUDA).
 
 Masks whose valid steps form one contiguous block per row (right-padded, left-padded, or both)
-also run here: each row is shifted so its block starts at step 0, the batch is packed with the
-block lengths, and the results are shifted back into Keras's semantics (carried states, repeated
-or zeroed outputs, fully masked rows returning their initial state).
+also run here (:func:`fused_call_masked`): each row is shifted so its block starts at step 0, the
+dense kernel runs, and the results are moved back into Keras's semantics (carried states,
+repeated or zeroed outputs, fully masked rows returning their initial state).
 """
 
 from __future__ import annotations
@@ -12,9 +12,8 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor, _VF
-from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-__all__ = ["MaskSpans", "mask_spans", "fused_call", "place_outputs"]
+__all__ = ["MaskSpans", "mask_spans", "fused_call", "fused_call_masked", "place_outputs"]
 
 _KERNELS = {"LSTM": _VF.lstm, "GRU": _VF.gru, "RNN_TANH": _VF.rnn_tanh, "RNN_RELU": _VF.rnn_relu}
 
@@ -64,43 +63,67 @@ def fused_call(
     has_biases: bool,
     training: bool,
     bidirectional: bool = False,
-    spans: MaskSpans | None = None,
 ) -> tuple[Tensor, tuple[Tensor, ...]]:
     """Run one torch fused kernel over batch-major ``x`` (B, T, F).
 
     ``hx``: initial states, each (D, B, u) with D = 2 if ``bidirectional``. Returns the output
-    (B, T, D*u) and the final states (each (D, B, u)). With ``spans`` the output is left-aligned:
-    row b's valid outputs sit at [0, length[b]) (see :func:`place_outputs`), zeros elsewhere; the
-    final states are those of each row's last valid step, or the initial state for empty rows.
+    (B, T, D*u) and the final states (each (D, B, u)).
     """
     kernel = _KERNELS[mode]
     h_arg: Tensor | tuple[Tensor, ...] = hx if mode == "LSTM" else hx[0]
-    if spans is None:
-        out, *final = kernel(x, h_arg, weights, has_biases, 1, 0.0, training, bidirectional, True)
-        return out, tuple(final)
+    out, *final = kernel(x, h_arg, weights, has_biases, 1, 0.0, training, bidirectional, True)
+    return out, tuple(final)
+
+
+def _saturating_column(weights: list[Tensor], units: int) -> Tensor:
+    """An input-weight column that drives the LSTM input gate to exactly 0 and the forget gate to
+    exactly 1 when its input feature is 1: such a step carries the cell state bit for bit."""
+    w = weights[0]
+    big = 1e4 if w.dtype in (torch.float16, torch.bfloat16) else 1e15
+    col = torch.zeros(w.shape[0], 1, dtype=w.dtype, device=w.device)
+    col[:units] = -big
+    col[units: 2 * units] = big
+    return col
+
+
+def fused_call_masked(
+    mode: str,
+    x: Tensor,
+    hx: tuple[Tensor, ...],
+    weights: list[Tensor],
+    has_biases: bool,
+    training: bool,
+    spans: MaskSpans,
+    need_states: bool = True,
+) -> tuple[Tensor, tuple[Tensor | None, ...]]:
+    """A mask with one valid block per row, on the dense fused kernel (no packing, which would
+    leave oneDNN for a slower native loop): each row is shifted so that its block starts at step
+    0, the kernel runs over all steps, and the results of each row's last valid step are
+    gathered. The final hidden state is the output at that step; an LSTM's final cell state comes
+    from one extra input feature marking the padding, whose weights saturate the input gate to 0
+    and the forget gate to 1 there (exactly), so the cell state is carried unchanged.
+
+    ``hx``: initial states, each (1, B, u). Returns the left-aligned output (row b's valid outputs
+    at [0, length[b]), see :func:`place_outputs`) and the final states (each (B, u); the LSTM
+    cell state is None unless ``need_states``). Fully masked rows return their initial states.
+    """
     steps = x.shape[1]
     if not spans.left_aligned:
         x = torch.gather(x, 1, _shift_index(spans, steps).unsqueeze(-1).expand_as(x))
-    lengths = spans.length.clamp(min=1).cpu()
-    packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
-    sorted_idx, unsorted_idx = packed.sorted_indices, packed.unsorted_indices
-    assert sorted_idx is not None and unsorted_idx is not None
-    hs = tuple(h.index_select(1, sorted_idx) for h in hx)
-    h_arg = hs if mode == "LSTM" else hs[0]
-    out_data, *final = kernel(
-        packed.data, packed.batch_sizes, h_arg, weights, has_biases, 1, 0.0, training, bidirectional
-    )
-    out, _ = pad_packed_sequence(
-        PackedSequence(out_data, packed.batch_sizes, sorted_idx, unsorted_idx),
-        batch_first=True,
-        total_length=steps,
-    )
-    final_states = tuple(f.index_select(1, unsorted_idx) for f in final)
+    if mode == "LSTM" and need_states:
+        pad = torch.arange(steps, device=x.device).unsqueeze(0) >= spans.length.unsqueeze(1)
+        x = torch.cat([x, pad.unsqueeze(-1).to(x.dtype)], -1)
+        weights = [torch.cat([weights[0], _saturating_column(weights, hx[0].shape[-1])], 1), *weights[1:]]
+    out, final = fused_call(mode, x, hx, weights, has_biases, training)
+    last = (spans.length - 1).clamp(min=0)
+    h = torch.gather(out, 1, last.view(-1, 1, 1).expand(-1, 1, out.shape[-1])).squeeze(1)
+    empty = (spans.length == 0).unsqueeze(1)
     if spans.any_empty:
-        empty = (spans.length == 0).view(1, -1, 1)
-        final_states = tuple(torch.where(empty, h0, f) for h0, f in zip(hx, final_states))
-        out = torch.where(empty.view(-1, 1, 1), 0.0, out)
-    return out, final_states
+        h = torch.where(empty, hx[0][0], h)
+    states: tuple[Tensor | None, ...] = (h,)
+    if mode == "LSTM":
+        states = (h, final[1][0] if need_states else None)
+    return out, states
 
 
 def place_outputs(out: Tensor, spans: MaskSpans, repeat_last: bool) -> Tensor:
@@ -110,7 +133,7 @@ def place_outputs(out: Tensor, spans: MaskSpans, repeat_last: bool) -> Tensor:
     t = torch.arange(steps, device=out.device).unsqueeze(0)
     start, end = spans.start.unsqueeze(1), spans.end.unsqueeze(1)
     if spans.left_aligned and not repeat_last:
-        return out  # already zero after each row's block
+        return torch.where((t < end).unsqueeze(-1), out, 0.0)
     idx = (t - start).clamp(min=0)
     idx = torch.minimum(idx, (spans.length.unsqueeze(1) - 1).clamp(min=0))
     placed = torch.gather(out, 1, idx.unsqueeze(-1).expand_as(out))

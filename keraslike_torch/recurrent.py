@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from . import activations as _activations
 from . import initializers as _initializers
 from .cells import GRUCell, LSTMCell, RecurrentCell, SimpleRNNCell
-from .fused import MaskSpans, fused_call, mask_spans, place_outputs
+from .fused import MaskSpans, fused_call, fused_call_masked, mask_spans, place_outputs
 from .runner import scan
 
 __all__ = ["RNN", "LSTM", "GRU", "SimpleRNN", "StateLike", "validate_mask"]
@@ -375,9 +375,12 @@ class RNN(nn.Module):
         states: tuple[Tensor, ...],
         training: bool,
         zero_output_for_mask: bool | None = None,
+        need_states: bool = False,
     ) -> tuple[Tensor | None, Tensor, tuple[Tensor, ...]]:
         """Core computation on checked batch-major input: (sequence (B, T, u) in processing order
-        or None, last output (B, u), final states)."""
+        or None, last output (B, u), final states). Final states are always computed when
+        ``need_states``, ``return_state`` or ``stateful``; otherwise a masked LSTM may skip its
+        final cell state (None)."""
         zero_out = self.zero_output_for_mask if zero_output_for_mask is None else zero_output_for_mask
         dmask, rmask = self._dropout_masks(x, training)
         if self.go_backwards:
@@ -390,12 +393,15 @@ class RNN(nn.Module):
             if dmask is not None:
                 x = x * dmask.unsqueeze(1)
             hx = tuple(s.unsqueeze(0) for s in states)
-            out, final = fused_call(
-                mode, x, hx, self.cell.fused_weights(), self.cell.use_bias, training, spans=spans
-            )
-            final = tuple(f[0] for f in final)
+            weights = self.cell.fused_weights()
             if spans is None:
+                out, final = fused_call(mode, x, hx, weights, self.cell.use_bias, training)
+                final = tuple(f[0] for f in final)
                 return (out if self.return_sequences else None), out[:, -1], final
+            need = self.return_state or self.stateful or need_states
+            out, final = fused_call_masked(  # type: ignore[assignment]
+                mode, x, hx, weights, self.cell.use_bias, training, spans, need
+            )
             seq = place_outputs(out, spans, repeat_last=not zero_out) if self.return_sequences else None
             last_valid = spans.length > 0
             if zero_out:

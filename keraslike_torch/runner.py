@@ -45,10 +45,11 @@ def _loop(
     None, last output, final states, saved) with ``saved = (z, extras, hist)`` in "save" mode.
     """
     steps, batch = xp.shape[0], xp.shape[1]
-    prep = cell.prepare_recurrent(rec)
-    outputs: list[Tensor] = []
+    step = cell.make_step(cell.prepare_recurrent(rec), rmask, mode)
     saved = None
-    extras: list[Tensor] | None = None
+    scratch = mode == "scratch"
+    # Per-step views are made up front (one unbind each): the loop is dispatch-bound.
+    step_extras: list[Any]
     if mode == "save":
         xp = xp.clone(memory_format=torch.contiguous_format)  # becomes the pre-activations
         extras = [xp.new_empty(steps, batch, k) for k in cell.extra_residual_sizes()]
@@ -56,36 +57,51 @@ def _loop(
         for j, s in enumerate(states):
             hist[0, j] = s
         saved = (xp, extras, hist)
-    elif mode == "scratch":
-        extras = [xp.new_empty(1, batch, k) for k in cell.extra_residual_sizes()]
-    scratch = mode == "scratch"
-    y = None
-    if mask is not None:
-        mask3 = mask.unsqueeze(-1)
-        y = zero = torch.zeros_like(states[0])
+        hist_steps = hist.unbind(0)[1:]
+        step_extras = list(zip(*[e.unbind(0) for e in extras])) if extras else [[]] * steps
+    elif scratch:
+        step_extras = [[xp.new_empty(batch, k) for k in cell.extra_residual_sizes()]] * steps
+    else:
+        step_extras = [None] * steps
+    xs = xp.unbind(0)
     # Outside autograd, outputs are written straight into one buffer (no stack at the end).
-    out_buf = None
-    if return_sequences and mode != "autograd":
-        out_buf = xp.new_empty(steps, batch, cell.units)
-    for k in range(steps):
-        ex = None if extras is None else [e[k if mode == "save" else 0] for e in extras]
-        slot = None if out_buf is None else out_buf[k]
-        new = cell.step(xp[k], states, prep, rmask, ex, slot if mask is None else None, scratch)
-        if mask is None:
-            states = new
-            y = new[0]
-            if slot is not None and y.data_ptr() != slot.data_ptr():
-                slot.copy_(y)
-        else:
-            m = mask3[k]
-            states = tuple(torch.where(m, n, s) for n, s in zip(new, states))
-            fill = zero if zero_output_for_mask else y
-            y = torch.where(m, new[0], fill, out=slot) if slot is not None else torch.where(m, new[0], fill)  # type: ignore[arg-type]
-        if mode == "save":
-            for j, s in enumerate(states):
-                hist[k + 1, j] = s
-        if return_sequences and out_buf is None:
-            outputs.append(y)  # type: ignore[arg-type]
+    out_buf = xp.new_empty(steps, batch, cell.units) if return_sequences and mode != "autograd" else None
+    slots: Any = out_buf.unbind(0) if out_buf is not None else [None] * steps
+    outputs: list[Tensor] = []
+    y = None
+    if mask is None:
+        copy_out = out_buf is not None and not cell.writes_out
+        for k in range(steps):
+            states = step(xs[k], states, step_extras[k], slots[k])
+            if copy_out:
+                slots[k].copy_(states[0])
+            if mode == "save":
+                for j, s in enumerate(states):
+                    hist_steps[k][j].copy_(s)
+            elif out_buf is None and return_sequences:
+                outputs.append(states[0])
+        y = states[0]
+    else:
+        masks = mask.unsqueeze(-1).unbind(0)
+        y = zero = torch.zeros_like(states[0])
+        # Keras's output repeats the previous output (zeros before the first valid step); from a
+        # zero initial state that is the carried state itself: one select per step fewer.
+        y_is_h = not zero_output_for_mask and not bool(states[0].any())
+        for k in range(steps):
+            new = step(xs[k], states, step_extras[k], None)
+            m, slot = masks[k], slots[k]
+            if y_is_h:
+                y = torch.where(m, new[0], states[0], out=slot)
+                states = (y, *(torch.where(m, n, s) for n, s in zip(new[1:], states[1:])))
+            else:
+                states = tuple(torch.where(m, n, s) for n, s in zip(new, states))
+                fill = zero if zero_output_for_mask else y
+                y = torch.where(m, new[0], fill, out=slot)
+            if mode == "save":
+                for j, s in enumerate(states):
+                    hist_steps[k][j].copy_(s)
+            elif out_buf is None and return_sequences:
+                outputs.append(y)
     out = out_buf if out_buf is not None else (torch.stack(outputs) if return_sequences else None)
     return out, y, states, saved  # type: ignore[return-value]
 

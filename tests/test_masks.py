@@ -163,18 +163,23 @@ def test_bidirectional_stateful(keras3, rng):
         kt.testing.assert_keras_parity(layer, ours, rng.standard_normal((2, 4, 2)))
 
 
-def test_fused_bidirectional_kernel_is_used():
+def test_fused_kernels_are_used():
     import keraslike_torch.bidirectional as bmod
+    import keraslike_torch.recurrent as rmod
 
     calls = []
-    orig = bmod.fused_call
-    bmod.fused_call = lambda *a, **k: calls.append(a[6]) or orig(*a, **k)
+    orig, orig_masked = bmod.fused_call, rmod.fused_call_masked
+    bmod.fused_call = lambda *a, **k: calls.append("bidirectional") or orig(*a, **k)
+    rmod.fused_call_masked = lambda *a, **k: calls.append("masked") or orig_masked(*a, **k)
     try:
         bi = kt.Bidirectional(kt.LSTM(3, return_sequences=True))
+        bi(torch.randn(2, 5, 2))
+        assert calls == ["bidirectional"]  # one bidirectional kernel call
+        calls.clear()
         bi(torch.randn(2, 5, 2), mask=torch.tensor([[0, 1, 1, 1, 1], [1, 1, 1, 0, 0]]))
-        assert calls == [True]  # one bidirectional kernel call
+        assert calls == ["masked", "masked"]  # each direction on the dense kernel, rows shifted
         calls.clear()
         kt.Bidirectional(kt.LSTM(3, recurrent_activation="hard_sigmoid"))(torch.randn(2, 5, 2))
         assert calls == []
     finally:
-        bmod.fused_call = orig
+        bmod.fused_call, rmod.fused_call_masked = orig, orig_masked

@@ -76,9 +76,10 @@ def test_dispatch_choices():
     calls = []
     import keraslike_torch.recurrent as rec
 
-    orig_scan, orig_fused = rec.scan, rec.fused_call
+    orig_scan, orig_fused, orig_masked = rec.scan, rec.fused_call, rec.fused_call_masked
     rec.scan = lambda *a, **k: calls.append("runner") or orig_scan(*a, **k)
     rec.fused_call = lambda *a, **k: calls.append("fused") or orig_fused(*a, **k)
+    rec.fused_call_masked = lambda *a, **k: calls.append("fused") or orig_masked(*a, **k)
     try:
         cases = [
             (kt.LSTM(4), None, "fused"),
@@ -102,7 +103,7 @@ def test_dispatch_choices():
         kt.LSTM(4, recurrent_dropout=0.3).train()(x)
         assert calls == ["runner"]
     finally:
-        rec.scan, rec.fused_call = orig_scan, orig_fused
+        rec.scan, rec.fused_call, rec.fused_call_masked = orig_scan, orig_fused, orig_masked
 
 
 def test_time_major_and_unroll():

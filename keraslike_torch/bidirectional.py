@@ -134,12 +134,19 @@ class Bidirectional(nn.Module):
 
     reset_state = reset_states
 
-    def compute_mask(self, mask: Tensor | None) -> Any:
+    def compute_mask(self, inputs: Any = None, mask: Any = None) -> Any:
         """Keras propagation: the input mask with ``return_sequences`` (twice for
-        ``merge_mode=None``), else None."""
+        ``merge_mode=None``), else None; with ``return_state`` None per state follows."""
+        if isinstance(mask, (list, tuple)):
+            mask = mask[0] if mask else None
         if not self.return_sequences:
-            return (None, None) if self.merge_mode is None else None
-        return (mask, mask) if self.merge_mode is None else mask
+            out: Any = [None, None] if self.merge_mode is None else None
+        else:
+            out = [mask, mask] if self.merge_mode is None else mask
+        if not self.return_state:
+            return tuple(out) if isinstance(out, list) else out
+        n = self.forward_layer.state_count + self.backward_layer.state_count
+        return (out if isinstance(out, list) else [out]) + [None] * n
 
     # ---- forward ----------------------------------------------------------------------------------
 
@@ -213,7 +220,7 @@ class Bidirectional(nn.Module):
             b._states = tuple(s.detach() for s in fin_b)
         if self.return_sequences and f.time_major:
             y_f, y_b = y_f.transpose(0, 1), y_b.transpose(0, 1)
-        self.output_mask = self.compute_mask(mask_t) if mask is not None else None
+        self.output_mask = self.compute_mask(inputs, mask_t) if mask is not None else None
         merged: Any
         if self.merge_mode == "concat":
             merged = torch.cat([y_f, y_b], -1)

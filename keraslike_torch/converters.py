@@ -31,6 +31,7 @@ __all__ = [
     "convert_layer",
     "converter_names",
     "torch_dtype",
+    "config_dtype",
 ]
 
 
@@ -124,7 +125,8 @@ def torch_dtype(keras_dtype: Any, default: torch.dtype = torch.float32) -> torch
     return _DTYPES[name]
 
 
-def _dtype(config: dict, ctx: ConvertContext) -> torch.dtype:
+def config_dtype(config: dict, ctx: ConvertContext) -> torch.dtype:
+    """The torch dtype a layer config asks for (``ctx.dtype`` overrides it)."""
     return ctx.dtype if ctx.dtype is not None else torch_dtype(config.get("dtype"))
 
 
@@ -188,7 +190,7 @@ def _rnn_kwargs(config: dict, ctx: ConvertContext, kind: str) -> dict[str, Any]:
         if key in kw:
             kw[key] = min(1.0 - 1e-12, max(0.0, float(kw[key])))  # Keras clamps; 1.0 would drop all
     kw["keras_version"] = ctx.keras_version
-    kw["dtype"] = _dtype(config, ctx)
+    kw["dtype"] = config_dtype(config, ctx)
     kw["name"] = config.get("name")
     return kw
 
@@ -242,3 +244,8 @@ def _nested(spec: dict, ctx: ConvertContext) -> RNN:
             f"Bidirectional can wrap LSTM, GRU and SimpleRNN layers, not {spec['class_name']!r}"
         )
     return module
+
+
+# Converters of the non-recurrent layers register themselves on import.
+from .keras_layers import conv as _conv  # noqa: E402,F401
+from .keras_layers import core as _core  # noqa: E402,F401

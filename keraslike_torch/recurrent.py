@@ -355,7 +355,7 @@ class RNN(nn.Module):
         seq, last, final = self.run(x, mask_t, states, training)
         if self.stateful:
             self._states = tuple(s.detach() for s in final)
-        self.output_mask = mask_t if (self.return_sequences and mask is not None) else None
+        self.output_mask = self.compute_mask(inputs, mask_t) if mask is not None else None
         y = seq if self.return_sequences else last
         if self.return_sequences and self.time_major:
             y = y.transpose(0, 1)  # type: ignore[union-attr]
@@ -363,10 +363,13 @@ class RNN(nn.Module):
             return (y, *final)  # type: ignore[return-value]
         return y  # type: ignore[return-value]
 
-    def compute_mask(self, mask: Tensor | None) -> Tensor | None:
+    def compute_mask(self, inputs: Any = None, mask: Any = None) -> Any:
         """The mask the output carries (Keras propagation): the input mask with
-        ``return_sequences``, else None."""
-        return mask if self.return_sequences else None
+        ``return_sequences``, else None; with ``return_state`` a list that adds None per state."""
+        if isinstance(mask, (list, tuple)):
+            mask = mask[0] if mask else None
+        out = mask if self.return_sequences else None
+        return [out] + [None] * self.cell.state_count if self.return_state else out
 
     def run(
         self,

@@ -106,10 +106,12 @@ def test_output_mask_propagation(keras3):
     x = torch.randn(3, T, 2)
     seq = kt.LSTM(3, return_sequences=True)
     seq(x, mask=mask)
-    assert torch.equal(seq.output_mask, mask) and torch.equal(seq.compute_mask(mask), mask)
+    assert torch.equal(seq.output_mask, mask) and torch.equal(seq.compute_mask(x, mask), mask)
     last = kt.LSTM(3)
     last(x, mask=mask)
-    assert last.output_mask is None and last.compute_mask(mask) is None
+    assert last.output_mask is None and last.compute_mask(x, mask) is None
+    st = kt.LSTM(3, return_sequences=True, return_state=True)
+    assert len(st.compute_mask(x, mask)) == 3 and st.compute_mask(x, mask)[1] is None
     bi = kt.Bidirectional(kt.GRU(3, return_sequences=True), merge_mode=None)
     bi(x, mask=mask)
     assert isinstance(bi.output_mask, tuple) and torch.equal(bi.output_mask[0], mask)

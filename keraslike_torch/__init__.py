@@ -9,6 +9,8 @@
 
 from . import activations, cells, converters, initializers, testing
 from .bidirectional import Bidirectional
+from .files import KerasFileError
+from .model import KerasModel, load_model, load_weights, model_from_config, model_from_json, read_weights
 from .porting import from_keras
 from .recurrent import GRU, LSTM, RNN, SimpleRNN
 from .summary import summary
@@ -17,5 +19,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "LSTM", "GRU", "SimpleRNN", "RNN", "Bidirectional", "from_keras", "summary",
+    "KerasModel", "load_model", "load_weights", "model_from_json", "model_from_config", "read_weights",
+    "KerasFileError",
     "activations", "cells", "converters", "initializers", "testing",
 ]

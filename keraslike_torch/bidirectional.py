@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ._config import RecordsConfig
 from .fused import fused_call
 from .recurrent import RNN, StateLike, validate_mask
 
@@ -17,7 +18,7 @@ __all__ = ["Bidirectional"]
 _MERGE_MODES = ("concat", "sum", "mul", "ave", None)
 
 
-class Bidirectional(nn.Module):
+class Bidirectional(RecordsConfig, nn.Module):
     """Keras ``Bidirectional(layer, merge_mode="concat", backward_layer=None)``.
 
     The forward copy is ``layer`` itself; the backward copy is ``backward_layer`` or a fresh layer

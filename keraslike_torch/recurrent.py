@@ -17,6 +17,7 @@ from torch import Tensor, nn
 
 from . import activations as _activations
 from . import initializers as _initializers
+from ._config import RecordsConfig
 from .cells import GRUCell, LSTMCell, RecurrentCell, SimpleRNNCell
 from .fused import MaskSpans, fused_call, fused_call_masked, mask_spans, place_outputs
 from .runner import scan
@@ -59,7 +60,7 @@ def validate_mask(mask: Any, batch: int, steps: int, device: torch.device) -> Te
     return mask.to(device)
 
 
-class RNN(nn.Module):
+class RNN(RecordsConfig, nn.Module):
     """Runs a :class:`~keraslike_torch.cells.RecurrentCell` over time with Keras's ``RNN``
     semantics. Use the subclasses :class:`LSTM`, :class:`GRU` and :class:`SimpleRNN`.
 
@@ -161,10 +162,6 @@ class RNN(nn.Module):
     def count_params(self) -> int:
         """Keras's parameter count (equals ``sum(p.numel() for p in self.parameters())``)."""
         return sum(int(np.prod(s)) for s in self.cell.keras_weight_shapes())
-
-    def get_config(self) -> dict[str, Any]:
-        """The constructor keywords this layer was made with (Keras ``get_config`` analogue)."""
-        return dict(getattr(self, "_config", {}))
 
     def clone(self, **overrides: Any) -> RNN:
         """A new layer of the same type and configuration (fresh weights), on this layer's device
@@ -475,7 +472,6 @@ class LSTM(RNN):
         device: Any = None,
         dtype: torch.dtype | None = None,
     ) -> None:
-        config = {k: v for k, v in locals().items() if k not in ('self', '__class__')}
         cell = LSTMCell(
             units, input_size, unit_forget_bias=unit_forget_bias,
             **_cell_kwargs(activation, recurrent_activation, use_bias, kernel_initializer,
@@ -488,7 +484,6 @@ class LSTM(RNN):
             unroll=unroll, time_major=time_major, implementation=implementation,
             use_fused=use_fused, name=name,
         )
-        self._config = config
 
 
 class GRU(RNN):
@@ -528,7 +523,6 @@ class GRU(RNN):
         device: Any = None,
         dtype: torch.dtype | None = None,
     ) -> None:
-        config = {k: v for k, v in locals().items() if k not in ('self', '__class__')}
         cell = GRUCell(
             units, input_size, reset_after=reset_after,
             **_cell_kwargs(activation, recurrent_activation, use_bias, kernel_initializer,
@@ -541,7 +535,6 @@ class GRU(RNN):
             unroll=unroll, time_major=time_major, implementation=implementation,
             use_fused=use_fused, name=name,
         )
-        self._config = config
 
     @property
     def reset_after(self) -> bool:
@@ -581,7 +574,6 @@ class SimpleRNN(RNN):
         device: Any = None,
         dtype: torch.dtype | None = None,
     ) -> None:
-        config = {k: v for k, v in locals().items() if k not in ('self', '__class__')}
         cell = SimpleRNNCell(
             units, input_size,
             **_cell_kwargs(activation, "linear", use_bias, kernel_initializer,
@@ -593,4 +585,3 @@ class SimpleRNN(RNN):
             recurrent_dropout=recurrent_dropout, zero_output_for_mask=zero_output_for_mask,
             unroll=unroll, time_major=time_major, use_fused=use_fused, name=name,
         )
-        self._config = config

@@ -9,6 +9,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from .._config import RecordsConfig
+
 __all__ = ["KerasLayer", "check_weights"]
 
 
@@ -31,7 +33,7 @@ def check_weights(layer_name: str, weights: Sequence[Any], expected: Sequence[tu
     return [torch.as_tensor(a).to(device=device, dtype=dtype) for a in arrays]
 
 
-class KerasLayer(nn.Module):
+class KerasLayer(RecordsConfig, nn.Module):
     """Base class of converted non-recurrent Keras layers.
 
     * ``name``: the Keras layer name; ``keras_class``: the Keras class it reproduces.
@@ -45,6 +47,9 @@ class KerasLayer(nn.Module):
       Keras ``layer.get_weights()`` order and shapes (non-trainable ones like BatchNormalization's
       moving statistics included); setting is atomic and builds a lazily-sized layer.
     * ``keras_param_counts()``: (trainable, non-trainable) as Keras counts them.
+    * ``get_config()``: the constructor keywords (recorded automatically), used to clone layers
+      and to write converted models out as Python code; constructor arguments should therefore
+      be plain values (numbers, strings, tuples, dtypes), not tensors.
     """
 
     keras_class: str = ""

@@ -1,0 +1,42 @@
+"""Constructor-keyword recording: ``get_config()`` for modules, so that a layer can be cloned
+and written out as Python code by the converter."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from typing import Any
+
+__all__ = ["RecordsConfig"]
+
+
+class RecordsConfig:
+    """Mixin: each instance remembers the keywords its outermost ``__init__`` was called with."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is None or getattr(init, "_records_config", False):
+            return
+        signature = inspect.signature(init)
+
+        @functools.wraps(init)
+        def wrapped(self: Any, *args: Any, **kw: Any) -> None:
+            if "_config" not in self.__dict__:
+                bound = signature.bind(self, *args, **kw)
+                config: dict[str, Any] = {}
+                for name, value in list(bound.arguments.items())[1:]:
+                    kind = signature.parameters[name].kind
+                    if kind is inspect.Parameter.VAR_KEYWORD:
+                        config.update(value)
+                    elif kind is not inspect.Parameter.VAR_POSITIONAL:
+                        config[name] = value
+                object.__setattr__(self, "_config", config)
+            init(self, *args, **kw)
+
+        wrapped._records_config = True  # type: ignore[attr-defined]
+        cls.__init__ = wrapped  # type: ignore[misc]
+
+    def get_config(self) -> dict[str, Any]:
+        """The keywords this object was constructed with (Keras ``get_config`` analogue)."""
+        return dict(self.__dict__.get("_config", {}))

@@ -1,0 +1,138 @@
+"""``keraslike-torch``: convert and inspect Keras files from the command line.
+
+    keraslike-torch convert IN OUT_DIR [--architecture JSON] [--verify]
+    keraslike-torch inspect IN [--architecture JSON]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["main"]
+
+
+def _load(path: str, architecture: str | None) -> Any:
+    from .files import open_keras_file
+    from .model import load_model, load_weights, model_from_json
+
+    with open_keras_file(path) as kf:
+        has_config = kf.config is not None and kf.kind != "json"
+    if has_config:
+        return load_model(path)
+    if architecture is None:
+        raise SystemExit(f"error: {path} holds weights only; give its architecture with --architecture ARCH.json")
+    model = model_from_json(Path(architecture).read_text())
+    load_weights(model, path)
+    return model
+
+
+def _verify(path: str, model: Any, architecture: str | None) -> int:
+    try:
+        import tensorflow  # noqa: F401
+    except Exception:
+        print("verify: TensorFlow/Keras is not installed here; skipped (pip install 'keraslike-torch[keras]')")
+        return 0
+    from .verify import compare_with_keras, keras_reference
+
+    arch = Path(architecture).read_text() if architecture else None
+    reference = keras_reference(path, arch)
+    worst = 0.0
+    for name, diff in compare_with_keras(model, reference):
+        print(f"verify: {name}: max |keras - torch| = {diff:.3e}")
+        worst = max(worst, diff)
+    ok = worst <= 1e-4
+    print("verify: OK" if ok else "verify: MISMATCH")
+    return 0 if ok else 1
+
+
+def _inspect(path: str, architecture: str | None) -> int:
+    from .converters import ConvertContext, UnsupportedLayerError, convert_layer
+    from .files import open_keras_file
+    from .summary import summary
+
+    with open_keras_file(path) as kf:
+        print(f"file: {path}")
+        print(f"format: {kf.kind}; Keras version: {kf.keras_version or 'unknown'} (generation {kf.generation})"
+              + (f"; backend: {kf.backend}" if kf.backend else ""))
+        config = kf.config
+        if config is None and architecture:
+            config = json.loads(Path(architecture).read_text())
+        layers = list(kf.weights.layer_names) if kf.weights is not None and hasattr(kf.weights, "layer_names") else []
+        if config is None:
+            print(f"weights only; layers with weights: {', '.join(layers) or '(none listed)'}")
+            print("give --architecture ARCH.json to check conversion")
+            return 0
+        problems = []
+        ctx = ConvertContext(keras_version=kf.generation)
+
+        def walk(entries: Any) -> None:
+            for e in entries:
+                cls = e.get("class_name")
+                cfg = e.get("config", {})
+                if cls in ("InputLayer",):
+                    continue
+                if cls in ("Sequential", "Functional", "Model"):
+                    inner = cfg if isinstance(cfg, list) else cfg.get("layers", [])
+                    walk(inner)
+                    continue
+                module_path = str(e.get("module") or "")
+                name = f"ops.{cls}" if module_path.startswith("keras.src.ops") else cls
+                try:
+                    convert_layer(name, cfg, ctx)
+                except (UnsupportedLayerError, ValueError, TypeError, KeyError) as err:
+                    problems.append((cfg.get("name", e.get("name", "?")), cls, str(err).split(";")[0]))
+
+        top = config.get("config", [])
+        walk(top if isinstance(top, list) else top.get("layers", []))
+    if problems:
+        print(f"cannot convert {len(problems)} layer(s):")
+        for name, cls, why in problems:
+            print(f"  - {name} ({cls}): {why}")
+        return 1
+    model = _load(path, architecture)
+    shapes = [tuple(s.shape) for s in model.input_specs]
+    summary(model, shapes if len(shapes) > 1 else shapes[0], print_fn=print)
+    print("all layers convert")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="keraslike-torch", description="Keras files -> PyTorch modules")
+    sub = parser.add_subparsers(dest="command", required=True)
+    conv = sub.add_parser("convert", help="write OUT_DIR/model.py (keraslike_torch layers) and model.safetensors")
+    conv.add_argument("input")
+    conv.add_argument("output", help="output directory")
+    conv.add_argument("--architecture", help="architecture JSON for weights-only files")
+    conv.add_argument("--verify", action="store_true", help="compare with Keras on random inputs (needs TensorFlow)")
+    insp = sub.add_parser("inspect", help="print the Keras-style summary and what cannot be converted")
+    insp.add_argument("input")
+    insp.add_argument("--architecture", help="architecture JSON for weights-only files")
+    args = parser.parse_args(argv)
+    from .converters import UnsupportedLayerError
+    from .files import KerasFileError
+
+    try:
+        if args.command == "inspect":
+            return _inspect(args.input, args.architecture)
+        from .codegen import save_converted
+
+        model = _load(args.input, args.architecture)
+        code, weights = save_converted(model, args.output, source=os.path.basename(args.input))
+        n = sum(p.numel() for p in model.parameters())
+        print(f"wrote {code} and {weights} ({n:,} parameters)")
+        print(f"use: import sys; sys.path.insert(0, {str(Path(args.output))!r}); from model import load; m = load()")
+        if args.verify:
+            return _verify(args.input, model, args.architecture)
+        return 0
+    except (KerasFileError, UnsupportedLayerError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

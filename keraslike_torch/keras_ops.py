@@ -1,0 +1,139 @@
+"""Keras 3 operations that appear as nodes of functional model configs.
+
+Keras 3 records the masks of a functional model as explicit operations (``NotEqual``, ``Any``,
+``ExpandDims``, ``LogicalOr``, ``Concatenate``, ...) whose outputs are passed to layers as
+``mask=``. Each op here is a small module; they are registered under ``ops.<ClassName>``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from .converters import ConvertContext, UnsupportedLayerError, register, torch_dtype
+
+__all__ = ["KerasOp"]
+
+
+class KerasOp(nn.Module):
+    """A Keras 3 op as a module: ``forward(*args)`` applies ``fn`` with the op's config."""
+
+    def __init__(self, op_name: str, fn: Callable[..., Any], name: str | None = None,
+                 op_config: dict | None = None) -> None:
+        super().__init__()
+        self.op_name = op_name
+        self.fn = fn
+        self.name = name
+        self.op_config = dict(op_config or {})
+
+    def forward(self, *args: Any) -> Any:
+        return self.fn(*args)
+
+    def extra_repr(self) -> str:
+        return self.op_name
+
+    def get_keras_weights(self) -> list:
+        return []
+
+    def keras_weight_shapes(self) -> list:
+        return []
+
+    def set_keras_weights(self, weights: list) -> None:
+        if len(weights):
+            raise ValueError(f"op {self.op_name} has no weights, got {len(weights)}")
+
+
+def _t(x: Any, like: Tensor | None = None) -> Any:
+    if isinstance(x, Tensor) or like is None:
+        return x
+    return torch.as_tensor(x, dtype=like.dtype, device=like.device)
+
+
+def _axis(config: dict, default: Any = None) -> Any:
+    axis = config.get("axis", default)
+    return tuple(axis) if isinstance(axis, list) else axis
+
+
+def _reduce(fn: Callable[..., Tensor]) -> Callable[[dict], Callable[..., Tensor]]:
+    def make(config: dict) -> Callable[..., Tensor]:
+        axis, keepdims = _axis(config), bool(config.get("keepdims", False))
+
+        def op(x: Tensor) -> Tensor:
+            if axis is None:
+                out = fn(x)
+                return out.reshape([1] * x.dim()) if keepdims else out
+            return fn(x, dim=axis, keepdim=keepdims)
+
+        return op
+
+    return make
+
+
+def _binary(fn: Callable[[Tensor, Tensor], Tensor]) -> Callable[[dict], Callable[..., Tensor]]:
+    def make(config: dict) -> Callable[..., Tensor]:
+        def op(a: Any, b: Any) -> Tensor:
+            if not isinstance(a, Tensor):
+                a = _t(a, b)
+            return fn(a, _t(b, a))
+
+        return op
+
+    return make
+
+
+def _expand_dims(config: dict) -> Callable[..., Tensor]:
+    axis = _axis(config)
+    return lambda x: torch.unsqueeze(x, axis)
+
+
+def _squeeze(config: dict) -> Callable[..., Tensor]:
+    axis = _axis(config)
+    return (lambda x: torch.squeeze(x)) if axis is None else (lambda x: torch.squeeze(x, axis))
+
+
+def _concatenate(config: dict) -> Callable[..., Tensor]:
+    axis = _axis(config, 0)
+    return lambda xs: torch.cat(list(xs), dim=axis)
+
+
+def _cast(config: dict) -> Callable[..., Tensor]:
+    name = config.get("dtype")
+    dtype = torch.bool if name == "bool" else {"int32": torch.int32, "int64": torch.int64}.get(name) or torch_dtype(name)
+    return lambda x: x.to(dtype)
+
+
+_OPS: dict[str, Callable[[dict], Callable[..., Any]]] = {
+    "NotEqual": _binary(torch.ne),
+    "Equal": _binary(torch.eq),
+    "Greater": _binary(torch.gt),
+    "Less": _binary(torch.lt),
+    "LogicalOr": _binary(torch.logical_or),
+    "LogicalAnd": _binary(torch.logical_and),
+    "LogicalNot": lambda c: torch.logical_not,
+    "Any": _reduce(torch.any),
+    "All": _reduce(torch.all),
+    "ExpandDims": _expand_dims,
+    "Squeeze": _squeeze,
+    "ZerosLike": lambda c: torch.zeros_like,
+    "OnesLike": lambda c: torch.ones_like,
+    "Concatenate": _concatenate,
+    "Cast": _cast,
+}
+
+
+def _make_converter(op_name: str, factory: Callable[[dict], Callable[..., Any]]) -> Callable[[dict, ConvertContext], nn.Module]:
+    def convert(config: dict, ctx: ConvertContext) -> nn.Module:
+        try:
+            fn = factory(config)
+        except (KeyError, TypeError, ValueError) as e:
+            raise UnsupportedLayerError(f"Keras op {op_name} with config {config!r}: {e}") from None
+        return KerasOp(op_name, fn, config.get("name"), config)
+
+    return convert
+
+
+for _name, _factory in _OPS.items():
+    register(f"ops.{_name}")(_make_converter(_name, _factory))

@@ -40,3 +40,34 @@ class RecordsConfig:
     def get_config(self) -> dict[str, Any]:
         """The keywords this object was constructed with (Keras ``get_config`` analogue)."""
         return dict(self.__dict__.get("_config", {}))
+
+
+class LazyBuild:
+    """Mixin for layers sized at their first call, weight load or state-dict load.
+
+    The class names the attribute holding its size (``size_attr``, None until built) and what it
+    counts (``size_what``); ``_materialize(size)`` creates the tensors and sets that attribute.
+    :meth:`build` then initializes them with the Keras initializers (``reset_parameters``).
+    """
+
+    size_attr: str = "input_size"
+    size_what: str = "input features"
+
+    @property
+    def built(self) -> bool:
+        return getattr(self, self.size_attr) is not None
+
+    def build(self, size: Any) -> None:
+        """Size the layer for ``size`` (once; a different size later is an error) and
+        initialize its weights."""
+        size = tuple(int(d) for d in size) if isinstance(size, (tuple, list)) else int(size)
+        current = getattr(self, self.size_attr)
+        if current is not None:
+            if size != current:
+                raise ValueError(f"{type(self).__name__} was built for {current} {self.size_what}, got {size}")
+            return
+        self._materialize(size)
+        self.reset_parameters()  # type: ignore[attr-defined]
+
+    def _materialize(self, size: Any) -> None:
+        raise NotImplementedError

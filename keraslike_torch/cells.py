@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from . import activations as _activations
+from ._config import LazyBuild
 from . import initializers as _initializers
 
 __all__ = ["RecurrentCell", "LSTMCell", "GRUCell", "SimpleRNNCell"]
@@ -87,7 +88,7 @@ def _gate_permutation(units: int, order: Sequence[int]) -> Tensor:
     return torch.cat([torch.arange(g * units, (g + 1) * units) for g in order])
 
 
-class RecurrentCell(nn.Module):
+class RecurrentCell(LazyBuild, nn.Module):
     """Base class: parameters, Keras weight layout, initialization. Subclasses add the math."""
 
     gates: int = 1
@@ -151,22 +152,10 @@ class RecurrentCell(nn.Module):
     def _bias_names(self) -> list[str]:
         return ["bias"] if self.use_bias else []
 
-    @property
-    def built(self) -> bool:
-        return self.input_size is not None
-
-    def build(self, input_size: int) -> None:
-        """Create ``weight_ih`` for ``input_size`` features and initialize all weights (Keras)."""
-        if self.built:
-            if input_size != self.input_size:
-                raise ValueError(
-                    f"{type(self).__name__} was built for {self.input_size} input features, got {input_size}"
-                )
-            return
+    def _materialize(self, input_size: int) -> None:
         with torch.no_grad():
             self.weight_ih.materialize((self.gates * self.units, input_size))
         self.input_size = int(input_size)
-        self.reset_parameters()
 
     def reset_parameters(self) -> None:
         """Initialize the weights with the Keras initializers (drawn in Keras's shapes)."""

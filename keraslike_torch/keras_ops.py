@@ -99,9 +99,21 @@ def _concatenate(config: dict) -> Callable[..., Tensor]:
     return lambda xs: torch.cat(list(xs), dim=axis)
 
 
+def _dtype_of(name: Any) -> torch.dtype | None:
+    if name is None:
+        return None
+    ints = {"bool": torch.bool, "int32": torch.int32, "int64": torch.int64, "int8": torch.int8,
+            "uint8": torch.uint8, "int16": torch.int16}
+    return ints.get(name) or torch_dtype(name)
+
+
+def _like(fn: Callable[..., Tensor], config: dict) -> Callable[..., Tensor]:
+    dtype = _dtype_of(config.get("dtype"))
+    return lambda x: fn(x, dtype=dtype) if dtype is not None else fn(x)
+
+
 def _cast(config: dict) -> Callable[..., Tensor]:
-    name = config.get("dtype")
-    dtype = torch.bool if name == "bool" else {"int32": torch.int32, "int64": torch.int64}.get(name) or torch_dtype(name)
+    dtype = _dtype_of(config.get("dtype"))
     return lambda x: x.to(dtype)
 
 
@@ -117,8 +129,8 @@ _OPS: dict[str, Callable[[dict], Callable[..., Any]]] = {
     "All": _reduce(torch.all),
     "ExpandDims": _expand_dims,
     "Squeeze": _squeeze,
-    "ZerosLike": lambda c: torch.zeros_like,
-    "OnesLike": lambda c: torch.ones_like,
+    "ZerosLike": lambda c: _like(torch.zeros_like, c),
+    "OnesLike": lambda c: _like(torch.ones_like, c),
     "Concatenate": _concatenate,
     "Cast": _cast,
 }

@@ -25,7 +25,7 @@ from torch import nn
 from .bidirectional import Bidirectional
 from .recurrent import GRU, LSTM, RNN
 
-__all__ = ["to_keras_layout", "cudnn_to_keras", "keras1_rnn_to_keras2", "WeightLayoutError"]
+__all__ = ["to_keras_layout", "cudnn_to_keras", "keras1_rnn_to_keras2", "keras_weight_count", "WeightLayoutError"]
 
 
 class WeightLayoutError(ValueError):
@@ -101,10 +101,26 @@ def _legacy_nested(module: Any, arrays: list[np.ndarray], generation: int, where
 
 
 def _trainable_flags(module: Any) -> list[bool]:
+    """For each of the module's Keras weights, whether Keras counts it trainable; works for
+    layers not sized yet (one weight per parameter, then one per persistent float buffer)."""
     fn = getattr(module, "keras_weight_trainable", None)
     if callable(fn):
         return list(fn())
-    return [True] * len(module.keras_weight_shapes())
+    if isinstance(module, Bidirectional):
+        return _trainable_flags(module.forward_layer) + _trainable_flags(module.backward_layer)
+    if isinstance(module, RNN):
+        return [True] * (3 if module.cell.use_bias else 2)
+    inner = getattr(module, "layer", None)
+    if isinstance(inner, nn.Module) and type(module).__name__ == "TimeDistributed":
+        return _trainable_flags(inner)
+    buffers = sum(1 for mod in module.modules() for n, b in mod.named_buffers(recurse=False)
+                  if b is not None and b.is_floating_point() and n not in mod._non_persistent_buffers_set)
+    return [True] * sum(1 for _ in module.parameters()) + [False] * buffers
+
+
+def keras_weight_count(module: Any) -> int:
+    """How many arrays the module's ``set_keras_weights`` takes (also before it is sized)."""
+    return len(_trainable_flags(module))
 
 
 def _conv1d_keras1(module: Any, arrays: list[np.ndarray]) -> list[np.ndarray]:

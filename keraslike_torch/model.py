@@ -12,7 +12,6 @@ Entry points: :func:`load_model`, :func:`model_from_json`, :func:`model_from_con
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import re
@@ -29,7 +28,7 @@ from .bidirectional import Bidirectional
 from .converters import ConvertContext, UnsupportedLayerError, convert_layer, register
 from .files import KerasFile, KerasFileError, Keras3Weights, LegacyWeights, open_keras_file
 from .keras_ops import KerasOp
-from .layouts import to_keras_layout
+from .layouts import keras_weight_count, to_keras_layout
 from .recurrent import RNN
 
 __all__ = [
@@ -190,7 +189,7 @@ class KerasModel(nn.Module):
         weights = list(weights)
         plan = []
         for m in self.weighted_layers():
-            n = _weight_count(m)
+            n = keras_weight_count(m)
             plan.append((m, weights[:n]))
             weights = weights[n:]
         if weights:
@@ -234,6 +233,21 @@ class KerasModel(nn.Module):
             else:
                 out.append(torch.randn(dims, generator=g, dtype=dtype))
         return out
+
+    def build(self) -> KerasModel:
+        """Size every lazily-sized layer by one dry run on :meth:`example_inputs` (fresh Keras
+        initial weights), as Keras builds a model whose input shapes are known."""
+        was = self.training
+        self.eval()
+        saved = [(m, m._states) for m in self.modules() if getattr(m, "stateful", False)]
+        try:
+            with torch.no_grad():
+                self(*self.example_inputs(batch_size=1, time_steps=2))
+        finally:
+            self.train(was)
+            for m, states in saved:
+                m._states = states
+        return self
 
     def forward(self, *inputs: Any, mask: Any = None) -> Any:
         outputs, masks = self.call_with_masks(list(inputs), mask)
@@ -328,28 +342,25 @@ def _accepts_mask(module: nn.Module, mask: Any) -> bool:
     return bool(getattr(module, "supports_masking", False))
 
 
-def _weight_count(module: nn.Module) -> int:
-    if isinstance(module, KerasModel):
-        return sum(_weight_count(m) for m in module.weighted_layers())
-    if isinstance(module, Bidirectional):
-        return _weight_count(module.forward_layer) + _weight_count(module.backward_layer)
-    if isinstance(module, RNN):
-        return 3 if module.cell.use_bias else 2
-    # one Keras weight per parameter or persistent float buffer (BatchNormalization's moving
-    # statistics), which also holds for lazily sized layers
-    count = sum(1 for _ in module.parameters())
-    for mod in module.modules():
-        count += sum(1 for n, b in mod.named_buffers(recurse=False)
-                     if b is not None and b.is_floating_point() and n not in mod._non_persistent_buffers_set)
-    return count
+def _check_shapes(module: nn.Module, arrays: list[np.ndarray]) -> None:
+    """Raise the layer's own error now if ``arrays`` do not fit a built ``module``."""
+    try:
+        expected = [tuple(s) for s in module.keras_weight_shapes()]  # type: ignore[operator]
+    except (RuntimeError, ValueError):
+        return  # not sized yet: set_keras_weights sizes it from the arrays
+    got = [tuple(np.shape(a)) for a in arrays]
+    bad_kind = [i for i, a in enumerate(arrays) if np.asarray(a).dtype.kind != "f"]
+    if got != expected or bad_kind:
+        module.set_keras_weights(arrays)  # type: ignore[operator]  # raises its descriptive error
+        raise ValueError(f"{getattr(module, 'name', module)}: expected shapes {expected}, got {got}")
 
 
-def _assign_atomically(plan: list[tuple[nn.Module, list[np.ndarray]]], trial: bool = True) -> None:
-    """Set weights layer by layer; with ``trial`` each layer is first set on a copy so that any
-    error surfaces before the first real assignment (nothing changes on failure)."""
-    if trial:
+def _assign_atomically(plan: list[tuple[nn.Module, list[np.ndarray]]], check: bool = True) -> None:
+    """Set weights layer by layer; with ``check`` every layer's arrays are checked against its
+    shapes before the first assignment, so that a bad file changes nothing."""
+    if check:
         for module, arrays in plan:
-            copy.deepcopy(module).set_keras_weights(arrays)  # type: ignore[operator]
+            _check_shapes(module, arrays)
     for module, arrays in plan:
         module.set_keras_weights(arrays)  # type: ignore[operator]
 
@@ -427,13 +438,24 @@ def _make_layer(entry: dict, ctx: ConvertContext) -> nn.Module:
             raise TypeError(f"custom_objects entry for {class_name!r} must give an nn.Module")
         return module
     module_path = str(entry.get("module") or "")
-    if module_path.startswith("keras.src.ops") or module_path.startswith("keras.ops"):
+    if module_path.startswith(("keras.src.ops", "keras.ops")) or _is_legacy_op(entry, ctx):
         return convert_layer(f"ops.{class_name}", config, ctx)
     if class_name in _MODEL_CLASSES:
         return model_from_config(entry, ctx=ctx)
     module = convert_layer(class_name, config, ctx)
     _prebuild(module, entry)
     return module
+
+
+def _is_legacy_op(entry: dict, ctx: ConvertContext) -> bool:
+    """Keras 3's legacy HDF5 writer drops the ``module`` key: an op (``NotEqual``, or the op
+    ``Concatenate`` beside the layer of that name) is then told by its config, which lacks the
+    ``trainable`` key every layer config has."""
+    from .converters import converter_names
+
+    config = entry.get("config")
+    return (ctx.keras_version >= 3 and isinstance(config, dict) and "trainable" not in config
+            and f"ops.{entry.get('class_name')}" in converter_names())
 
 
 def _prebuild(module: nn.Module, entry: dict) -> None:
@@ -515,6 +537,15 @@ def _build_functional(config: dict, ctx: ConvertContext) -> KerasModel:
     outputs = _parse_io(cfg.get("output_layers", []))
     if isinstance(inputs, dict):
         inputs = list(inputs.values())
+    if ctx.keras_version < 3:
+        skip = {str(e.get("name") or e.get("config", {}).get("name")) for e in entries if _skips_first_node(e)}
+        if skip:  # tf-keras numbers those layers' calls from 1 in references (see _skips_first_node)
+            def shift(r: Ref) -> Ref:
+                return Ref(r.layer, r.node - 1, r.tensor) if r.layer in skip else r
+
+            for node in pending:
+                node.args, node.kwargs = _map(node.args, shift), _map(node.kwargs, shift)
+            outputs = _map(outputs, shift)
     missing = [r.layer for r in inputs if r.layer not in specs_by_name]
     if missing:
         raise KerasFileError(f"model {name!r}: input layers {missing} are not InputLayers of the config")
@@ -527,6 +558,18 @@ def _build_functional(config: dict, ctx: ConvertContext) -> KerasModel:
                 spec.vocabulary = getattr(mod, "input_dim", None)
     class_name = str(config.get("class_name", "Functional"))
     return KerasModel(name, class_name, layers, nodes, list(inputs), outputs, specs)
+
+
+def _skips_first_node(entry: dict) -> bool:
+    """tf-keras: a nested model built on an InputLayer has a first node of its own (input to
+    output) that its parent's config leaves out, but references still count it."""
+    if entry.get("class_name") not in _MODEL_CLASSES:
+        return False
+    cfg = entry.get("config", {})
+    layers = cfg if isinstance(cfg, list) else cfg.get("layers", [])
+    if entry.get("class_name") != "Sequential":
+        return True
+    return bool(layers) and layers[0].get("class_name") == "InputLayer"
 
 
 def _toposort(nodes: list[GraphNode], available: set[Ref], model: str) -> list[GraphNode]:
@@ -579,7 +622,11 @@ def model_from_json(text: str, custom_objects: dict | None = None) -> KerasModel
         config = json.loads(text)
     except ValueError as e:
         raise KerasFileError(f"architecture JSON does not parse: {e}") from None
-    return model_from_config(config, custom_objects)
+    model = model_from_config(config, custom_objects)
+    if all(d is not None for spec in model.input_specs for d in spec.shape[2:]) and all(
+            len(spec.shape) > 1 for spec in model.input_specs):
+        model.build()
+    return model
 
 
 # ---- weights -----------------------------------------------------------------------------------
@@ -714,10 +761,16 @@ def _keras3_by_name(model: KerasModel, store: Keras3Weights) -> list[tuple[nn.Mo
 
     walk("")
     plan = []
-    for keras_name, module in model.keras_layers():
-        if keras_name in found and _has_weights(module):
-            arrays = _keras3_arrays(store, found[keras_name], module)
-            plan.append((module, to_keras_layout(module, arrays, 3, f"layer {keras_name!r}")))
+
+    def match(m: KerasModel) -> None:
+        for keras_name, module in m.keras_layers():
+            if isinstance(module, KerasModel):
+                match(module)  # nested models: their layers have groups of their own
+            elif keras_name in found and _has_weights(module):
+                arrays = _keras3_arrays(store, found[keras_name], module)
+                plan.append((module, to_keras_layout(module, arrays, 3, f"layer {keras_name!r}")))
+
+    match(model)
     return plan
 
 
@@ -771,7 +824,7 @@ def load_model(path: str | os.PathLike, custom_objects: dict | None = None) -> K
         ctx = ConvertContext(keras_version=kf.generation, custom_objects=dict(custom_objects or {}))
         model = model_from_config(config, ctx=ctx)
         plan = _plan_for(model, kf, by_name=False)
-        _assign_atomically(plan, trial=False)  # a fresh model: an error discards it anyway
+        _assign_atomically(plan, check=False)  # a fresh model: an error discards it anyway
     return model
 
 

@@ -492,7 +492,7 @@ class GRU(RNN):
 
     >>> import keraslike_torch as kt
     >>> kt.GRU(4, input_size=3).count_params(), kt.GRU(4, input_size=3, reset_after=False).count_params()
-    (120, 108)
+    (108, 96)
     """
 
     def __init__(

@@ -45,7 +45,10 @@ def _is_layer(m: nn.Module) -> bool:
 
 
 def _layers(module: nn.Module) -> list[tuple[str, nn.Module]]:
-    if _is_layer(module) or getattr(module, "keras_summary_as_layer", False):
+    keras_layers = getattr(module, "keras_layers", None)
+    if callable(keras_layers):  # a converted Keras model: its layers, nested models as one row
+        return [(name, m) for name, m in keras_layers() if not type(m).__name__ == "KerasOp"]
+    if _is_layer(module):
         return [("", module)]
     found: list[tuple[str, nn.Module]] = []
 

@@ -46,6 +46,7 @@ from ..converters import (
     convert_layer,
     register,
 )
+from .._config import LazyBuild
 from .base import KerasLayer, check_weights
 
 __all__ = [
@@ -181,7 +182,7 @@ def _numpy(t: Tensor) -> np.ndarray:
 # ---- Conv1D -------------------------------------------------------------------------------------
 
 
-class Conv1D(KerasLayer):
+class Conv1D(LazyBuild, KerasLayer):
     """Keras ``Conv1D`` (``Convolution1D``): ``"valid"``, TensorFlow's ``"same"`` (the odd
     padding element on the right) and ``"causal"`` padding, strides, dilation, groups.
 
@@ -257,19 +258,9 @@ class Conv1D(KerasLayer):
         if input_size is not None:
             self.build(_positive_int("input_size", input_size, kind))
 
-    @property
-    def built(self) -> bool:
-        return self.input_size is not None
+    size_what = "input channels"
 
-    def build(self, input_size: int) -> None:
-        """Create the kernel for ``input_size`` channels and initialize it (Keras initializers)."""
-        if self.built:
-            if input_size != self.input_size:
-                raise ValueError(
-                    f"{type(self).__name__} was built for {self.input_size} input channels, got "
-                    f"{input_size}"
-                )
-            return
+    def _materialize(self, input_size: int) -> None:
         if input_size % self.groups:
             raise ValueError(
                 f"{type(self).__name__}: input channels ({input_size}) must be divisible by groups "
@@ -278,7 +269,6 @@ class Conv1D(KerasLayer):
         with torch.no_grad():
             self.weight.materialize((self.filters, input_size // self.groups, self.kernel_size))
         self.input_size = int(input_size)
-        self.reset_parameters()
 
     def reset_parameters(self) -> None:
         """Draw fresh weights with the Keras initializers, in Keras's shapes."""
@@ -617,7 +607,7 @@ class GlobalAveragePooling1D(_GlobalPooling1D):
 # ---- normalization ------------------------------------------------------------------------------
 
 
-class BatchNormalization(KerasLayer):
+class BatchNormalization(LazyBuild, KerasLayer):
     """Keras ``BatchNormalization`` over one ``axis`` (the channels; ``-1`` typically).
 
     Inference (``training`` false, or ``trainable=False`` as in Keras) uses the moving statistics;
@@ -694,24 +684,14 @@ class BatchNormalization(KerasLayer):
         if num_features is not None:
             self.build(_positive_int("num_features", num_features, kind))
 
-    @property
-    def built(self) -> bool:
-        return self.num_features is not None
+    size_attr = "num_features"
+    size_what = "features"
 
-    def build(self, num_features: int) -> None:
-        """Create gamma/beta and the moving statistics for ``num_features`` channels."""
-        if self.built:
-            if num_features != self.num_features:
-                raise ValueError(
-                    f"{type(self).__name__} was built for {self.num_features} features, got "
-                    f"{num_features}"
-                )
-            return
+    def _materialize(self, num_features: int) -> None:
         with torch.no_grad():
             for t in self._tensors():
                 t.materialize((num_features,))  # type: ignore[attr-defined]
         self.num_features = int(num_features)
-        self.reset_parameters()
 
     def _tensors(self) -> list[Tensor]:
         return [
@@ -937,7 +917,7 @@ class BatchNormalization(KerasLayer):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 
-class LayerNormalization(KerasLayer):
+class LayerNormalization(LazyBuild, KerasLayer):
     """Keras ``LayerNormalization`` over ``axis`` (one axis or several) of each sample.
 
     gamma/beta have the shape of the normalized axes (in the order given; Keras 3 sorts them).
@@ -1001,30 +981,20 @@ class LayerNormalization(KerasLayer):
         if param_shape is not None:
             self.build(tuple(_positive_int("param_shape", d, kind) for d in param_shape))
 
-    @property
-    def built(self) -> bool:
-        return self.param_shape is not None
+    size_attr = "param_shape"
+    size_what = "normalized shape"
 
-    def build(self, param_shape: tuple[int, ...]) -> None:
-        """Create gamma/beta of ``param_shape`` (the sizes of the normalized axes)."""
+    def _materialize(self, param_shape: tuple[int, ...]) -> None:
         param_shape = tuple(int(d) for d in param_shape)
         if len(param_shape) != len(self.axis):
             raise ValueError(
                 f"{type(self).__name__}: param_shape {param_shape} must have one size per axis "
                 f"{self.axis}"
             )
-        if self.built:
-            if param_shape != self.param_shape:
-                raise ValueError(
-                    f"{type(self).__name__} was built for normalized shape {self.param_shape}, got "
-                    f"{param_shape}"
-                )
-            return
         with torch.no_grad():
             for t in self._tensors():
                 t.materialize(param_shape)  # type: ignore[attr-defined]
         self.param_shape = param_shape
-        self.reset_parameters()
 
     def _tensors(self) -> list[Tensor]:
         return [t for t in (self.gamma, self.beta) if t is not None]

@@ -41,6 +41,7 @@ from torch import Tensor, nn
 from .. import activations as _activations
 from .. import initializers as _initializers
 from ..converters import ConvertContext, UnsupportedLayerError, config_dtype, register
+from .._config import LazyBuild
 from .base import KerasLayer, check_weights
 
 __all__ = [
@@ -133,7 +134,7 @@ class _ParameterFree(KerasLayer):
 # ---- Dense ---------------------------------------------------------------------------------------
 
 
-class Dense(KerasLayer):
+class Dense(LazyBuild, KerasLayer):
     """Keras ``Dense``: ``activation(x @ kernel + bias)`` on the last axis of any-rank input.
 
     The weight is stored in torch's ``(units, in)`` layout for ``F.linear``;
@@ -180,21 +181,6 @@ class Dense(KerasLayer):
             self.register_parameter("bias", None)
         if input_size is not None:
             self.build(_positive_int("Dense input_size", input_size))
-
-    @property
-    def built(self) -> bool:
-        return self.input_size is not None
-
-    def build(self, input_size: int) -> None:
-        """Create the kernel for ``input_size`` features and initialize it (Keras initializers)."""
-        if self.built:
-            if input_size != self.input_size:
-                raise ValueError(
-                    f"Dense was built for {self.input_size} input features, got {input_size}"
-                )
-            return
-        self._materialize(input_size)
-        self.reset_parameters()
 
     def _materialize(self, input_size: int) -> None:
         with torch.no_grad():

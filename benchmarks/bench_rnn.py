@@ -102,9 +102,9 @@ def torch_side(rounds: int) -> tuple[dict, dict]:
 
 
 def keras_tf_side(rounds: int) -> tuple[dict, dict]:
+    import keras
     import numpy as np
     import tensorflow as tf
-    import keras
 
     x = tf.constant(np.random.default_rng(0).standard_normal((B, T, F)).astype("float32"))
     layers = {
@@ -143,7 +143,8 @@ pre = post.flip(1)
 holes = torch.rand(B, T, generator=g) > 0.2
 cases = {
     "keras3/torch LSTM": (keras.layers.LSTM(U, return_sequences=True), None),
-    "keras3/torch LSTM hard_sigmoid": (keras.layers.LSTM(U, return_sequences=True, recurrent_activation="hard_sigmoid"), None),
+    "keras3/torch LSTM hard_sigmoid": (
+        keras.layers.LSTM(U, return_sequences=True, recurrent_activation="hard_sigmoid"), None),
     "keras3/torch GRU reset_after=False": (keras.layers.GRU(U, return_sequences=True, reset_after=False), None),
     "keras3/torch LSTM mask=pre": (keras.layers.LSTM(U, return_sequences=True), pre),
     "keras3/torch LSTM mask=holes": (keras.layers.LSTM(U, return_sequences=True), holes),
@@ -233,7 +234,8 @@ def main() -> None:
         add(f"| {a} | {med(inf_t, a):.2f} | {ratio(inf_t, a, b):.2f}x | {b} |")
     if ktf_inf:
         for k in ktf_inf:
-            add(f"| {k} | {med(ktf_inf, k):.2f} | {med(ktf_inf, k) / med(inf_t, 'torch.nn.LSTM'):.2f}x | torch.nn.LSTM (medians) |")
+            r = med(ktf_inf, k) / med(inf_t, "torch.nn.LSTM")
+            add(f"| {k} | {med(ktf_inf, k):.2f} | {r:.2f}x | torch.nn.LSTM (medians) |")
     if kto:
         ours = {"keras3/torch LSTM": "kt.LSTM", "keras3/torch LSTM hard_sigmoid": "kt.LSTM hard_sigmoid",
                 "keras3/torch GRU reset_after=False": "kt.GRU reset_after=False",
@@ -252,7 +254,8 @@ def main() -> None:
         add(f"| {a} | {med(train_t, a):.2f} | {ratio(train_t, a, b):.2f}x | {b} |")
     if ktf_train:
         for k in ktf_train:
-            add(f"| {k} | {med(ktf_train, k):.2f} | {med(ktf_train, k) / med(train_t, 'torch.nn.LSTM'):.2f}x | torch.nn.LSTM (medians) |")
+            r = med(ktf_train, k) / med(train_t, "torch.nn.LSTM")
+            add(f"| {k} | {med(ktf_train, k):.2f} | {r:.2f}x | torch.nn.LSTM (medians) |")
     text = "\n".join(lines)
     print(text)
     if not args.quick:

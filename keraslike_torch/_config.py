@@ -57,9 +57,9 @@ class LazyBuild:
     def built(self) -> bool:
         return getattr(self, self.size_attr) is not None
 
-    def build(self, size: Any) -> None:
+    def build(self, size: Any, initialize: bool = True) -> None:
         """Size the layer for ``size`` (once; a different size later is an error) and
-        initialize its weights."""
+        initialize its weights (``initialize=False`` when they are about to be overwritten)."""
         size = tuple(int(d) for d in size) if isinstance(size, (tuple, list)) else int(size)
         current = getattr(self, self.size_attr)
         if current is not None:
@@ -67,7 +67,8 @@ class LazyBuild:
                 raise ValueError(f"{type(self).__name__} was built for {current} {self.size_what}, got {size}")
             return
         self._materialize(size)
-        self.reset_parameters()  # type: ignore[attr-defined]
+        if initialize:
+            self.reset_parameters()  # type: ignore[attr-defined]
 
     def _materialize(self, size: Any) -> None:
         raise NotImplementedError

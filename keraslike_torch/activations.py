@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -73,7 +73,7 @@ class Activation:
         return f"Activation({self.name!r})"
 
 
-ActivationLike = Union[str, None, Activation, Callable[[Tensor], Tensor], dict]
+ActivationLike = str | None | Activation | Callable[[Tensor], Tensor] | dict
 
 
 def _mask(cond: Tensor, like: Tensor) -> Tensor:

@@ -53,7 +53,9 @@ class Bidirectional(RecordsConfig, nn.Module):
         if backward_layer is None:
             backward_layer = layer.clone(go_backwards=not layer.go_backwards)
         elif not isinstance(backward_layer, RNN):
-            raise TypeError(f"backward_layer must be a keraslike_torch recurrent layer, got {type(backward_layer).__name__}")
+            raise TypeError(
+                f"backward_layer must be a keraslike_torch recurrent layer, got {type(backward_layer).__name__}"
+            )
         if layer.go_backwards == backward_layer.go_backwards:
             raise ValueError(
                 "the forward and backward layers must have different go_backwards values, got "
@@ -213,7 +215,8 @@ class Bidirectional(RecordsConfig, nn.Module):
             seq_f, last_f, fin_f = f.run(x, mask_t, st_f, training, zero_out, need)
             seq_b, last_b, fin_b = b.run(x, mask_t, st_b, training, zero_out, need)
             if self.return_sequences:
-                y_f, y_b = seq_f, seq_b.flip(1)  # type: ignore[union-attr]
+                assert seq_f is not None and seq_b is not None
+                y_f, y_b = seq_f, seq_b.flip(1)
             else:
                 y_f, y_b = last_f, last_b
         if self.stateful:

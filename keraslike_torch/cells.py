@@ -23,8 +23,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from . import activations as _activations
-from ._config import LazyBuild
 from . import initializers as _initializers
+from ._config import LazyBuild
 
 __all__ = ["RecurrentCell", "LSTMCell", "GRUCell", "SimpleRNNCell"]
 
@@ -100,6 +100,13 @@ class RecurrentCell(LazyBuild, nn.Module):
     runner_order: tuple[int, ...] | None = None
     # step() writes its output into ``out`` when given one
     writes_out: bool = False
+    # parameters and buffers, registered in __init__ (declared here for type checkers)
+    weight_ih: Tensor
+    weight_hh: Tensor
+    bias: Tensor
+    bias_ih: Tensor
+    bias_hh: Tensor
+    _zero_bias: Tensor
 
     def __init__(
         self,
@@ -154,7 +161,7 @@ class RecurrentCell(LazyBuild, nn.Module):
 
     def _materialize(self, input_size: int) -> None:
         with torch.no_grad():
-            self.weight_ih.materialize((self.gates * self.units, input_size))
+            self.weight_ih.materialize((self.gates * self.units, input_size))  # type: ignore[attr-defined]
         self.input_size = int(input_size)
 
     def reset_parameters(self) -> None:
@@ -295,7 +302,7 @@ class RecurrentCell(LazyBuild, nn.Module):
         tensors = self.check_keras_weights(weights)
         new = self._torch_from_keras(tensors)
         if not self.built:
-            self.build(int(tensors[0].shape[0]))
+            self.build(int(tensors[0].shape[0]), initialize=False)
         self._assign(new)
 
     def _assign(self, new: dict[str, Tensor]) -> None:
@@ -688,6 +695,10 @@ class SimpleRNNCell(RecurrentCell):
     state_count = 1
     keras_class = "SimpleRNN"
     keras_order = (0,)
+
+    def extra_repr(self) -> str:
+        return (f"units={self.units}, input_size={self.input_size}, activation={self.activation.name}, "
+                f"use_bias={self.use_bias}")
 
     def fused_mode(self) -> str | None:
         return {"tanh": "RNN_TANH", "relu": "RNN_RELU"}.get(self.activation.name)

@@ -12,9 +12,8 @@ from torch import nn
 
 from . import __version__
 from .activations import Activation
-from .bidirectional import Bidirectional
 from .keras_ops import KerasOp
-from .model import GraphNode, InputSpec, KerasModel, Ref
+from .model import KerasModel, Ref
 from .recurrent import RNN
 
 __all__ = ["write_module", "save_converted"]
@@ -34,7 +33,7 @@ def _non_default(cls: type, config: dict) -> dict:
     """Only the keywords that differ from the constructor's defaults, in signature order."""
     import inspect
 
-    params = inspect.signature(cls.__init__).parameters
+    params = inspect.signature(cls).parameters
     out = {}
     for k, v in config.items():
         v = _clean(v)
@@ -119,7 +118,8 @@ class _Writer:
             f"        {k!r}: {self.module(m, 8)},\n" for k, m in model.keras_layers()
         )
         nodes = "".join(
-            f"        GraphNode({n.layer!r}, {n.index}, {self.value(n.args, 8)}, {self.value(n.kwargs, 8)}, {n.explicit}),\n"
+            f"        GraphNode({n.layer!r}, {n.index}, {self.value(n.args, 8)}, "
+            f"{self.value(n.kwargs, 8)}, {n.explicit}),\n"
             for n in model.nodes
         )
         specs = "".join(
@@ -144,8 +144,9 @@ def write_module(model: KerasModel, source: str = "", weights_file: str = "model
     w = _Writer()
     top = w.model_function(model)
     specs = ", ".join(f"{s.name} {tuple(s.shape)} {'ids' if s.vocabulary else s.dtype}" for s in model.input_specs)
+    origin = f" from {source}" if source else ""
     header = textwrap.dedent(f'''\
-        """{model.keras_class} model {model.name!r} converted by keraslike-torch {__version__}{f" from {source}" if source else ""}.
+        """{model.keras_class} model {model.name!r} converted by keraslike-torch {__version__}{origin}.
 
         Usage:
             from model import load
@@ -185,6 +186,7 @@ def save_converted(model: KerasModel, out_dir: str | os.PathLike, source: str = 
     out.mkdir(parents=True, exist_ok=True)
     code_path, weights_path = out / "model.py", out / "model.safetensors"
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    save_file(state, str(weights_path), metadata={"format": "pt", "source": source, "converter": f"keraslike-torch {__version__}"})
+    metadata = {"format": "pt", "source": source, "converter": f"keraslike-torch {__version__}"}
+    save_file(state, str(weights_path), metadata=metadata)
     code_path.write_text(write_module(model, source, weights_path.name))
     return code_path, weights_path

@@ -172,7 +172,8 @@ def _rnn_kwargs(config: dict, ctx: ConvertContext, kind: str) -> dict[str, Any]:
     if kind == "SimpleRNN":
         keys.discard("recurrent_activation")
         keys.discard("implementation")
-    unknown = set(c) - keys - _RNN_IGNORED - {"unit_forget_bias", "reset_after", "recurrent_activation", "implementation"}
+    other_kinds = {"unit_forget_bias", "reset_after", "recurrent_activation", "implementation"}
+    unknown = set(c) - keys - _RNN_IGNORED - other_kinds
     if unknown:
         raise UnsupportedLayerError(
             f"{kind} layer {config.get('name', '?')!r}: unsupported config option(s) {sorted(unknown)}"

@@ -121,10 +121,14 @@ def _dataset_array(ds: Any, where: str) -> np.ndarray:
 
     if not isinstance(ds, h5py.Dataset):
         raise KerasFileError(f"{where} is not an array")
-    if ds.dtype.kind not in "fiub":
-        raise KerasFileError(f"{where} holds {ds.dtype} data, not numbers")
+    dtype = ds.dtype
+    if dtype.kind not in "fiub":
+        raise KerasFileError(f"{where} holds {dtype} data, not numbers")
     try:
-        return np.asarray(ds[()])
+        out = np.empty(ds.shape, dtype=dtype)
+        if out.size:
+            ds.read_direct(out)
+        return out
     except OSError as e:
         raise KerasFileError(f"cannot read {where}: {e} (truncated or corrupt file?)") from None
 
@@ -137,20 +141,28 @@ class LegacyWeights:
     layer_names: list[str]
     keras_version: str | None
     backend: str | None
+    _names: dict[str, list[str]] = field(default_factory=dict, repr=False)
+
+    def _layer_group(self, layer: str) -> Any:
+        try:
+            return self.group[layer]
+        except KeyError:
+            raise KerasFileError(f"the file lists layer {layer!r} but has no group for it") from None
 
     def weight_names(self, layer: str) -> list[str]:
-        if layer not in self.group:
-            raise KerasFileError(f"the file lists layer {layer!r} but has no group for it")
-        return _chunked_attr(self.group[layer], "weight_names") or []
+        if layer not in self._names:
+            self._names[layer] = _chunked_attr(self._layer_group(layer), "weight_names") or []
+        return self._names[layer]
 
     def arrays(self, layer: str) -> list[np.ndarray]:
-        g = self.group[layer] if layer in self.group else None
-        names = self.weight_names(layer)
+        g = self._layer_group(layer)
         out = []
-        for n in names:
-            if g is None or n not in g:
-                raise KerasFileError(f"weight {n!r} of layer {layer!r} is missing from the file")
-            out.append(_dataset_array(g[n], f"weight {n!r} of layer {layer!r}"))
+        for n in self.weight_names(layer):
+            try:
+                ds = g[n]
+            except KeyError:
+                raise KerasFileError(f"weight {n!r} of layer {layer!r} is missing from the file") from None
+            out.append(_dataset_array(ds, f"weight {n!r} of layer {layer!r}"))
         return out
 
     def layers_with_weights(self) -> list[str]:
@@ -244,14 +256,14 @@ def open_keras_file(path: str | os.PathLike) -> Iterator[KerasFile]:
         except zipfile.BadZipFile as e:
             raise KerasFileError(f"{_name(path)} is a corrupt or truncated .keras zip: {e}") from None
         with archive:
-            names = set(archive.namelist())
-            if "config.json" not in names:
+            members = set(archive.namelist())
+            if "config.json" not in members:
                 raise KerasFileError(f"{_name(path)} is a zip without config.json: not a Keras 3 model file")
             config = _json(_zip_read(archive, "config.json"), "config.json")
-            meta = _json(_zip_read(archive, "metadata.json"), "metadata.json") if "metadata.json" in names else {}
-            weights_name = next((n for n in ("model.weights.h5",) if n in names), None)
+            meta = _json(_zip_read(archive, "metadata.json"), "metadata.json") if "metadata.json" in members else {}
+            weights_name = next((n for n in ("model.weights.h5",) if n in members), None)
             if weights_name is None:
-                if "model.weights.npz" in names:
+                if "model.weights.npz" in members:
                     raise KerasFileError(f"{_name(path)} stores weights as npz; only h5 weights are supported")
                 raise KerasFileError(f"{_name(path)} has no model.weights.h5")
             data = io.BytesIO(_zip_read(archive, weights_name))
@@ -268,7 +280,8 @@ def open_keras_file(path: str | os.PathLike) -> Iterator[KerasFile]:
     except OSError as e:
         raise KerasFileError(f"{_name(path)} is a corrupt or truncated HDF5 file: {e}") from None
     with h5:
-        attrs = {k: _decode(v) for k, v in h5.attrs.items() if k in ("keras_version", "backend", "model_config", "layer_names", "layer_names0")}
+        wanted = ("keras_version", "backend", "model_config")
+        attrs = {k: _decode(v) for k, v in h5.attrs.items() if k in wanted}
         version = attrs.get("keras_version")
         backend = attrs.get("backend")
         if "model_config" in attrs:

@@ -9,13 +9,14 @@ repeated or zeroed outputs, fully masked rows returning their initial state).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
-from torch import Tensor, _VF
+from torch import _VF, Tensor
 
 __all__ = ["MaskSpans", "mask_spans", "fused_call", "fused_call_masked", "place_outputs"]
 
-_KERNELS = {"LSTM": _VF.lstm, "GRU": _VF.gru, "RNN_TANH": _VF.rnn_tanh, "RNN_RELU": _VF.rnn_relu}
+_KERNELS: dict[str, Any] = {"LSTM": _VF.lstm, "GRU": _VF.gru, "RNN_TANH": _VF.rnn_tanh, "RNN_RELU": _VF.rnn_relu}
 
 
 @dataclass

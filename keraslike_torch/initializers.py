@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any, Union
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -24,7 +24,7 @@ from torch import Tensor
 __all__ = ["get", "Initializer", "InitializerLike", "variance_scaling"]
 
 Initializer = Callable[[Tensor], Tensor]
-InitializerLike = Union[str, dict, Initializer, None]
+InitializerLike = str | dict | Initializer | None
 
 
 def _fans(shape: tuple[int, ...]) -> tuple[float, float]:

@@ -136,7 +136,9 @@ _OPS: dict[str, Callable[[dict], Callable[..., Any]]] = {
 }
 
 
-def _make_converter(op_name: str, factory: Callable[[dict], Callable[..., Any]]) -> Callable[[dict, ConvertContext], nn.Module]:
+def _make_converter(
+    op_name: str, factory: Callable[[dict], Callable[..., Any]]
+) -> Callable[[dict, ConvertContext], nn.Module]:
     def convert(config: dict, ctx: ConvertContext) -> nn.Module:
         try:
             fn = factory(config)

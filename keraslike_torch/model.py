@@ -26,7 +26,7 @@ from torch import Tensor, nn
 from . import keras_ops as _keras_ops  # noqa: F401  (registers the ops.* converters)
 from .bidirectional import Bidirectional
 from .converters import ConvertContext, UnsupportedLayerError, convert_layer, register
-from .files import KerasFile, KerasFileError, Keras3Weights, LegacyWeights, open_keras_file
+from .files import Keras3Weights, KerasFile, KerasFileError, LegacyWeights, open_keras_file
 from .keras_ops import KerasOp
 from .layouts import keras_weight_count, to_keras_layout
 from .recurrent import RNN
@@ -687,7 +687,7 @@ def _keras3_plan(model: KerasModel, store: Keras3Weights, path: str = "") -> lis
         used[base] = 0
         return base
 
-    entries: list[tuple[str, nn.Module | None]] = []
+    entries: list[tuple[str, Any]] = []
     if model.keras_class != "Sequential":
         entries.extend(("InputLayer", None) for _ in model.input_specs)
     for _, module in model.keras_layers():
@@ -727,7 +727,7 @@ def load_weights(module: nn.Module, path: str | os.PathLike, by_name: bool = Fal
             if len(arrays) != 1 and not by_name:
                 raise KerasFileError(f"the file holds {len(arrays)} layers; a single layer takes one")
             name = getattr(module, "name", None)
-            chosen = arrays.get(name) if (by_name and name in arrays) else next(iter(arrays.values()))
+            chosen = arrays[name] if (by_name and name in arrays) else next(iter(arrays.values()))
             _assign_atomically([(module, to_keras_layout(module, chosen, 2, repr(name)))])
             return module
         raise TypeError(f"load_weights needs a keraslike_torch model or layer, got {type(module).__name__}")
@@ -856,4 +856,6 @@ def _unsupported(kind: str, why: str) -> Any:
 
 
 register("Lambda")(_unsupported("Lambda", "it holds serialized Python code, which is never executed"))
-register("TFOpLambda", "SlicingOpLambda")(_unsupported("TFOpLambda", "TensorFlow ops inside tf.keras graphs are not converted"))
+register("TFOpLambda", "SlicingOpLambda")(
+    _unsupported("TFOpLambda", "TensorFlow ops inside tf.keras graphs are not converted")
+)

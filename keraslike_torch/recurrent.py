@@ -9,7 +9,7 @@ SimpleRNN with tanh/relu, masks that are one block per row) and to the sequence 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 import torch
@@ -24,7 +24,7 @@ from .runner import scan
 
 __all__ = ["RNN", "LSTM", "GRU", "SimpleRNN", "StateLike", "validate_mask"]
 
-StateLike = Union[Tensor, Sequence[Tensor], None]
+StateLike = Tensor | Sequence[Tensor] | None
 
 
 def _check_rate(name: str, value: float) -> float:
@@ -354,11 +354,12 @@ class RNN(RecordsConfig, nn.Module):
             self._states = tuple(s.detach() for s in final)
         self.output_mask = self.compute_mask(inputs, mask_t) if mask is not None else None
         y = seq if self.return_sequences else last
+        assert y is not None
         if self.return_sequences and self.time_major:
-            y = y.transpose(0, 1)  # type: ignore[union-attr]
+            y = y.transpose(0, 1)
         if self.return_state:
-            return (y, *final)  # type: ignore[return-value]
-        return y  # type: ignore[return-value]
+            return (y, *final)
+        return y
 
     def compute_mask(self, inputs: Any = None, mask: Any = None) -> Any:
         """The mask the output carries (Keras propagation): the input mask with
@@ -538,7 +539,7 @@ class GRU(RNN):
 
     @property
     def reset_after(self) -> bool:
-        return self.cell.reset_after  # type: ignore[no-any-return]
+        return bool(self.cell.reset_after)
 
 
 class SimpleRNN(RNN):

@@ -232,7 +232,8 @@ def _example_inputs(keras_obj: Any, module: nn.Module, batch_size: int, time_ste
                     dtype: np.dtype, rng: np.random.Generator) -> list[np.ndarray]:
     maker = getattr(module, "example_inputs", None)
     if callable(maker):
-        return [_to_numpy(a) for a in maker(batch_size=batch_size, time_steps=time_steps, seed=int(rng.integers(2**31)))]
+        made = maker(batch_size=batch_size, time_steps=time_steps, seed=int(rng.integers(2**31)))
+        return [_to_numpy(a) for a in made]
     shape = _keras_input_shape(keras_obj)
     shapes = shape if isinstance(shape, list) else [shape]
     if shape is None:

@@ -94,5 +94,6 @@ def compare_with_keras(module: Any, keras_model: Any, batch_size: int = 2, time_
     result = []
     for i, (k, t) in enumerate(zip(keras_out, ours)):
         name = names[i] if i < len(names) and names[i] else f"output[{i}]"
-        result.append((str(name), float(np.abs(_to_numpy(k).astype(np.float64) - _to_numpy(t).astype(np.float64)).max())))
+        diff = np.abs(_to_numpy(k).astype(np.float64) - _to_numpy(t).astype(np.float64))
+        result.append((str(name), float(diff.max())))
     return result

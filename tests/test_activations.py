@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from kutil import generation
 
 import keraslike_torch as kt
-from kutil import generation
 
 # Keras name -> our name (for tf-keras, "hard_sigmoid" is the Keras 2 function)
 KERAS3_NAMES = [

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 import keraslike_torch as kt
 from keraslike_torch.verify import keras_reference

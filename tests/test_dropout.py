@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from kutil import build_keras_rnn
 
 import keraslike_torch as kt
-from kutil import build_keras_rnn
 
 
 def _mask(rng, shape, rate, dtype="float64"):

@@ -51,7 +51,8 @@ def test_bad_initial_state():
     x = torch.zeros(2, 5, 3)
     with pytest.raises(ValueError, match=r"takes 2 initial state tensor\(s\) \(\[h, c\]\), each \(2, 4\); got 1"):
         layer(x, initial_state=[torch.zeros(2, 4)])
-    with pytest.raises(ValueError, match=r"initial_state\[1\] must have shape \(batch, units\) = \(2, 4\), got \(2, 5\)"):
+    msg = r"initial_state\[1\] must have shape \(batch, units\) = \(2, 4\), got \(2, 5\)"
+    with pytest.raises(ValueError, match=msg):
         layer(x, initial_state=[torch.zeros(2, 4), torch.zeros(2, 5)])
     with pytest.raises(ValueError, match=r"takes 1 initial state"):
         kt.GRU(4, input_size=3)(x, initial_state=[torch.zeros(2, 4)] * 2)

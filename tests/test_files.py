@@ -14,9 +14,9 @@ import h5py
 import numpy as np
 import pytest
 import torch
+from kutil import generation
 
 import keraslike_torch as kt
-from kutil import generation
 
 
 def sink_models(K):
@@ -256,7 +256,8 @@ def test_cudnn_files(tfk, tmp_path, rng, kind):
     plain = getattr(tfk.layers, kind)
     extra = {"reset_after": True} if kind == "GRU" else {}
     reference = tfk.Sequential([tfk.Input((5, 3)),
-                                tfk.layers.Bidirectional(plain(4, return_sequences=True, recurrent_activation="sigmoid", **extra), name="bi"),
+                                tfk.layers.Bidirectional(plain(4, return_sequences=True,
+                                                               recurrent_activation="sigmoid", **extra), name="bi"),
                                 plain(4, recurrent_activation="sigmoid", name="g", **extra)])
     reference.load_weights(tmp_path / "cudnn.h5")  # tf-keras converts CuDNN -> plain layouts
     x = rng.standard_normal((2, 5, 3)).astype("float32")

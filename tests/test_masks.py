@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from kutil import build_keras_rnn, generation
 
 import keraslike_torch as kt
-from kutil import build_keras_rnn, generation
 
 T = 7
 PATTERNS = {

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from kutil import generation
 
 import keraslike_torch as kt
-from kutil import generation
 
 FLAGS = [
     dict(),

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
+from kutil import build_keras_rnn, generation
 
 import keraslike_torch as kt
-from kutil import build_keras_rnn, generation
 
 
 @pytest.mark.parametrize("kind,kw", [("LSTM", {}), ("GRU", {"reset_after": False}),

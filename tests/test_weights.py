@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from kutil import generation
 
 import keraslike_torch as kt
-from kutil import generation
 
 LAYERS = [
     ("LSTM", dict()), ("LSTM", dict(use_bias=False)), ("GRU", dict()), ("GRU", dict(reset_after=False)),

@@ -29,7 +29,9 @@ def check_weights(layer_name: str, weights: Sequence[Any], expected: Sequence[tu
     got = [tuple(a.shape) for a in arrays]
     want = [tuple(int(d) for d in s) for s in expected]
     if got != want:
-        raise ValueError(f"{layer_name} expects {len(want)} weights with shapes {want}, got {len(got)} with shapes {got}")
+        raise ValueError(
+            f"{layer_name} expects {len(want)} weights with shapes {want}, got {len(got)} with shapes {got}"
+        )
     return [torch.as_tensor(a).to(device=device, dtype=dtype) for a in arrays]
 
 

@@ -39,6 +39,7 @@ from torch import Tensor, nn
 
 from .. import activations as _activations
 from .. import initializers as _initializers
+from .._config import LazyBuild
 from ..converters import (
     ConvertContext,
     UnsupportedLayerError,
@@ -46,7 +47,6 @@ from ..converters import (
     convert_layer,
     register,
 )
-from .._config import LazyBuild
 from .base import KerasLayer, check_weights
 
 __all__ = [
@@ -334,7 +334,7 @@ class Conv1D(LazyBuild, KerasLayer):
         w = self.weight
         arrays = check_weights(label, weights, self.keras_weight_shapes(size), w.dtype, w.device)
         if not self.built:
-            self.build(size)
+            self.build(size, initialize=False)
         self._assign(arrays)
 
     def _assign(self, arrays: Sequence[Tensor]) -> None:
@@ -756,7 +756,7 @@ class BatchNormalization(LazyBuild, KerasLayer):
         ref = self.moving_mean
         arrays = check_weights(label, weights, self.keras_weight_shapes(n), ref.dtype, ref.device)
         if not self.built:
-            self.build(n)
+            self.build(n, initialize=False)
         self._assign(arrays)
 
     def _assign(self, arrays: Sequence[Tensor]) -> None:
@@ -1056,7 +1056,7 @@ class LayerNormalization(LazyBuild, KerasLayer):
         if not tensors:
             return
         if not self.built:
-            self.build(shape)  # type: ignore[arg-type]
+            self.build(shape, initialize=False)  # type: ignore[arg-type]
         self._assign(arrays)
 
     def _assign(self, arrays: Sequence[Tensor]) -> None:

@@ -40,8 +40,8 @@ from torch import Tensor, nn
 
 from .. import activations as _activations
 from .. import initializers as _initializers
-from ..converters import ConvertContext, UnsupportedLayerError, config_dtype, register
 from .._config import LazyBuild
+from ..converters import ConvertContext, UnsupportedLayerError, config_dtype, register
 from .base import KerasLayer, check_weights
 
 __all__ = [
@@ -103,6 +103,8 @@ def _as_mask(m: Any) -> Tensor | None:
 
 class _ParameterFree(KerasLayer):
     """A layer without weights that still has a dtype: a zero-size buffer follows ``.to()``."""
+
+    _dtype_ref: Tensor
 
     def __init__(
         self,
@@ -190,6 +192,7 @@ class Dense(LazyBuild, KerasLayer):
     def reset_parameters(self) -> None:
         """Draw the weights with the Keras initializers, in Keras's shapes."""
         self._require_built()
+        assert self.input_size is not None
         with torch.no_grad():
             w = self.weight
             kernel = self.kernel_initializer(
@@ -360,7 +363,7 @@ class Embedding(KerasLayer):
 
     def forward(self, inputs: Tensor, mask: Any = None, training: bool | None = None) -> Tensor:
         ids = self._ids(inputs)
-        table = self.embeddings
+        table: Tensor = self.embeddings
         if self._training(training) and 0.0 < self.dropout < 1.0:
             keep = 1.0 - self.dropout
             rows = torch.bernoulli(table.new_full((self.input_dim,), keep)) * (1.0 / keep)
@@ -862,18 +865,18 @@ class Multiply(_Merge):
             return out
         bmasks = _broadcast_masks(xs, masks)
         has_output_mask = all(m is not None for m in bmasks)
-        out: Tensor | None = None
+        product: Tensor | None = None
         out_mask: Tensor | None = None
         for x, m in zip(xs, bmasks, strict=True):
             if m is not None:
                 x = torch.where(m, x, torch.ones((), dtype=x.dtype, device=x.device))
                 if has_output_mask:
                     out_mask = m if out_mask is None else out_mask | m
-            out = x if out is None else out * x
-        assert out is not None
-        if has_output_mask:
-            out = torch.where(out_mask, out, torch.zeros((), dtype=out.dtype, device=out.device))  # type: ignore[arg-type]
-        return out
+            product = x if product is None else product * x
+        assert product is not None
+        if has_output_mask and out_mask is not None:
+            product = torch.where(out_mask, product, torch.zeros((), dtype=product.dtype, device=product.device))
+        return product
 
 
 class _MinMax(_Merge):
@@ -887,20 +890,20 @@ class _MinMax(_Merge):
                 out = op(out, x)
             return out
         # Keras 3's _apply_merge_op_and_or_mask, step by step
-        out = None
+        result: Tensor | None = None
         out_mask = None
         for x, m in zip(xs, _broadcast_masks(xs, masks), strict=True):
-            if out is None:
-                out, out_mask = x, m
+            if result is None:
+                result, out_mask = x, m
                 continue
             if m is not None:
-                x = torch.where(m, x, out)
+                x = torch.where(m, x, result)
             if out_mask is not None:
-                out = torch.where(out_mask, out, x)
+                result = torch.where(out_mask, result, x)
             out_mask = out_mask | m if (m is not None and out_mask is not None) else None
-            out = op(out, x)
-        assert out is not None
-        return out
+            result = op(result, x)
+        assert result is not None
+        return result
 
 
 class Maximum(_MinMax):

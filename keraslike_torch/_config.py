@@ -5,9 +5,14 @@ from __future__ import annotations
 
 import functools
 import inspect
+from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["RecordsConfig"]
+import numpy as np
+import torch
+from torch import Tensor
+
+__all__ = ["RecordsConfig", "LazyBuild", "check_weights"]
 
 
 class RecordsConfig:
@@ -72,3 +77,25 @@ class LazyBuild:
 
     def _materialize(self, size: Any) -> None:
         raise NotImplementedError
+
+
+def check_weights(layer_name: str, weights: Sequence[Any], expected: Sequence[tuple[int, ...]],
+                  dtype: torch.dtype, device: Any = None, note: str = "") -> list[Tensor]:
+    """Validate Keras ``get_weights()``-style arrays against ``expected`` shapes and return them as
+    tensors of ``dtype``. Raises ValueError naming the expected shapes (nothing is changed).
+    Every layer's ``set_keras_weights`` validates through this one function."""
+    if isinstance(weights, (np.ndarray, Tensor)) or not isinstance(weights, Sequence):
+        raise ValueError(f"{layer_name} weights must be a list of arrays, got {type(weights).__name__}")
+    arrays = []
+    for i, w in enumerate(weights):
+        a = w.detach().cpu().numpy() if isinstance(w, Tensor) else np.asarray(w)
+        if a.dtype.kind != "f":
+            raise ValueError(f"{layer_name}: weight {i} has dtype {a.dtype}; expected floating-point values")
+        arrays.append(a)
+    got = [tuple(a.shape) for a in arrays]
+    want = [tuple(int(d) for d in s) for s in expected]
+    if got != want:
+        raise ValueError(
+            f"{layer_name} expects {len(want)} weights with shapes {want}{note}, got {len(got)} with shapes {got}"
+        )
+    return [torch.as_tensor(a).to(device=device, dtype=dtype) for a in arrays]

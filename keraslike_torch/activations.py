@@ -41,7 +41,8 @@ class Activation:
 
     ``derivative(x, y)`` returns dy/dx elementwise given the input ``x`` and output ``y``; it is
     ``None`` for functions that are not elementwise (softmax) or not known (user callables), whose
-    gradients the sequence runner then takes from autograd.
+    gradients the sequence runner then takes from autograd. ``fn_`` is the in-place variant the
+    runner uses on its own buffers when no gradient is needed.
     """
 
     name: str
@@ -52,22 +53,9 @@ class Activation:
     def __call__(self, x: Tensor) -> Tensor:
         return self.fn(x)
 
-    def inplace(self, x: Tensor) -> Tensor:
-        """Apply to ``x`` in place when an in-place variant exists (else out of place)."""
-        return self.fn_(x) if self.fn_ is not None else self.fn(x)
-
     @property
     def elementwise(self) -> bool:
         return self.derivative is not None
-
-    def backward(self, x: Tensor, y: Tensor, grad: Tensor) -> Tensor:
-        """Vector-Jacobian product: the gradient w.r.t. ``x`` given the gradient ``grad`` of ``y``."""
-        if self.derivative is not None:
-            return grad * self.derivative(x, y)
-        with torch.enable_grad():
-            x_ = x.detach().requires_grad_(True)
-            (g,) = torch.autograd.grad(self.fn(x_), x_, grad)
-        return g
 
     def __repr__(self) -> str:
         return f"Activation({self.name!r})"

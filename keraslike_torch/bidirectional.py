@@ -11,7 +11,7 @@ from torch import Tensor, nn
 
 from ._config import RecordsConfig
 from .fused import fused_call
-from .recurrent import RNN, StateLike, validate_mask
+from .recurrent import RNN, StateLike
 
 __all__ = ["Bidirectional"]
 
@@ -102,9 +102,9 @@ class Bidirectional(RecordsConfig, nn.Module):
     def set_keras_weights(self, weights: Sequence[Any]) -> None:
         """Set forward then backward Keras weights; atomic (both are checked before either is set)."""
         weights = list(weights)
-        n = len(weights) // 2
         fw, bw = self.forward_layer.cell, self.backward_layer.cell
-        expected = len(fw.keras_weight_shapes(1)) + len(bw.keras_weight_shapes(1))
+        n = len(fw.keras_weight_shapes(1))  # the two layers may differ (e.g. use_bias)
+        expected = n + len(bw.keras_weight_shapes(1))
         if len(weights) != expected:
             raise ValueError(
                 f"Bidirectional expects {expected} weights (forward then backward), got {len(weights)}"
@@ -130,10 +130,17 @@ class Bidirectional(RecordsConfig, nn.Module):
             self.forward_layer.reset_states()
             self.backward_layer.reset_states()
             return
-        states = list(states)  # type: ignore[arg-type]
-        half = len(states) // 2
-        self.forward_layer.reset_states(states[:half])
-        self.backward_layer.reset_states(states[half:])
+        f, b = self.forward_layer, self.backward_layer
+        states = [states] if isinstance(states, Tensor) else list(states)
+        n = f.state_count
+        if len(states) != n + b.state_count:
+            raise ValueError(
+                f"Bidirectional takes {n + b.state_count} states (forward then backward), got {len(states)}"
+            )
+        batch = int(np.shape(states[0])[0])
+        f._check_states(states[:n], batch), b._check_states(states[n:], batch)  # both before either
+        f.reset_states(states[:n])
+        b.reset_states(states[n:])
 
     reset_state = reset_states
 
@@ -188,12 +195,9 @@ class Bidirectional(RecordsConfig, nn.Module):
         training: bool | None = None,
     ) -> Tensor | tuple[Tensor, ...]:
         f, b = self.forward_layer, self.backward_layer
-        x = f._check_input(inputs)
+        x, mask_t, checked_mask = f._prepare(inputs, mask)
         b._check_input(inputs)
         training = self.training if training is None else bool(training)
-        mask_t = validate_mask(mask, x.shape[0], x.shape[1], x.device)
-        if mask_t is not None and bool(mask_t.all()):
-            mask_t = None
         st_f, st_b = self._split_states(initial_state)
         st_f = f._initial_states(st_f, x)
         st_b = b._initial_states(st_b, x)
@@ -219,12 +223,11 @@ class Bidirectional(RecordsConfig, nn.Module):
                 y_f, y_b = seq_f, seq_b.flip(1)
             else:
                 y_f, y_b = last_f, last_b
-        if self.stateful:
-            f._states = tuple(s.detach() for s in fin_f)
-            b._states = tuple(s.detach() for s in fin_b)
+        f._store_states(fin_f)
+        b._store_states(fin_b)
         if self.return_sequences and f.time_major:
             y_f, y_b = y_f.transpose(0, 1), y_b.transpose(0, 1)
-        self.output_mask = self.compute_mask(inputs, mask_t) if mask is not None else None
+        self.output_mask = self.compute_mask(inputs, checked_mask)
         merged: Any
         if self.merge_mode == "concat":
             merged = torch.cat([y_f, y_b], -1)

@@ -24,7 +24,7 @@ from torch import Tensor, nn
 
 from . import activations as _activations
 from . import initializers as _initializers
-from ._config import LazyBuild
+from ._config import LazyBuild, check_weights
 
 __all__ = ["RecurrentCell", "LSTMCell", "GRUCell", "SimpleRNNCell"]
 
@@ -265,37 +265,16 @@ class RecurrentCell(LazyBuild, nn.Module):
         return list(self._keras_from_torch(grads))  # type: ignore[arg-type]
 
     def check_keras_weights(self, weights: Sequence[Any]) -> list[Tensor]:
-        """Validate Keras-layout arrays against this cell and return them as tensors (no copy in)."""
-        if isinstance(weights, (np.ndarray, Tensor)) or not isinstance(weights, Sequence):
-            raise ValueError(
-                f"{self.keras_class} weights must be a list of arrays "
-                f"(Keras layer.get_weights() order), got {type(weights).__name__}"
-            )
-        arrays = []
-        for i, w in enumerate(weights):
-            if isinstance(w, Tensor):
-                w = w.detach().cpu().numpy()
-            try:
-                a = np.asarray(w)
-            except Exception as e:  # pragma: no cover - exotic objects
-                raise ValueError(f"weight {i} is not an array: {e}") from None
-            if a.dtype.kind != "f":
-                raise ValueError(f"weight {i} has dtype {a.dtype}; expected floating-point values")
-            arrays.append(a)
+        """Validate Keras-layout arrays against this cell and return them as tensors (no copy in).
+        An unbuilt cell takes its input size from the kernel."""
         d = self.input_size
-        if d is None and arrays and arrays[0].ndim == 2:
-            d = int(arrays[0].shape[0])
+        if d is None and isinstance(weights, (list, tuple)) and weights and np.ndim(weights[0]) == 2:
+            d = int(np.shape(weights[0])[0])
         expected = self.keras_weight_shapes(d if d is not None else 1)
-        got = [tuple(a.shape) for a in arrays]
-        if len(arrays) != len(expected) or any(g != e for g, e in zip(got, expected)):
-            raise ValueError(
-                f"{self.keras_class}(units={self.units}, use_bias={self.use_bias}) expects "
-                f"{len(expected)} weights with shapes {expected}"
-                + ("" if self.built else " (input size taken from the kernel)")
-                + f", got {len(arrays)} with shapes {got}"
-            )
         ref = self.weight_hh
-        return [torch.as_tensor(a).to(device=ref.device, dtype=ref.dtype) for a in arrays]
+        label = f"{self.keras_class}(units={self.units}, use_bias={self.use_bias})"
+        return check_weights(label, weights, expected, ref.dtype, ref.device,
+                             "" if self.built else " (input size taken from the kernel)")
 
     def set_keras_weights(self, weights: Sequence[Any]) -> None:
         """Set weights from Keras ``get_weights()`` arrays. Atomic: on error nothing changes."""
@@ -327,7 +306,11 @@ class RecurrentCell(LazyBuild, nn.Module):
     def _runner_rows(self, t: Tensor) -> Tensor:
         if self.runner_order is None:
             return t
-        return t[_gate_permutation(self.units, self.runner_order).to(t.device)]
+        cache = self.__dict__.setdefault("_runner_perm", {})
+        perm = cache.get(t.device)
+        if perm is None:
+            perm = cache[t.device] = _gate_permutation(self.units, self.runner_order).to(t.device)
+        return t[perm]
 
     def runner_gate_keras_order(self) -> list[int]:
         """For each of the runner's gate blocks, the Keras gate it is (for per-gate masks)."""

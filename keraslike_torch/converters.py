@@ -47,7 +47,6 @@ class ConvertContext:
     keras_version: int = 3
     custom_objects: dict[str, Any] = field(default_factory=dict)
     dtype: torch.dtype | None = None
-    batch_size: int | None = None
 
 
 Converter = Callable[[dict, ConvertContext], nn.Module]
@@ -70,19 +69,24 @@ def converter_names() -> list[str]:
     return sorted(_CONVERTERS)
 
 
-def convert_layer(class_name: str, config: dict, ctx: ConvertContext | None = None) -> nn.Module:
+def convert_layer(class_name: str, config: dict, ctx: ConvertContext | None = None,
+                  registered_name: str | None = None) -> nn.Module:
     """Build the torch module for one Keras layer config.
 
-    ``ctx.custom_objects`` may map a class name to a replacement: an ``nn.Module`` instance, or a
-    callable taking the config and returning one. Raises :class:`UnsupportedLayerError` naming
-    the class and layer for anything without a converter.
+    ``ctx.custom_objects`` may map the layer's name, its Keras 3 ``registered_name`` or its class
+    name to a replacement: an ``nn.Module`` instance, or a callable taking the config and
+    returning one (this also reaches layers inside Bidirectional and TimeDistributed). Raises
+    :class:`UnsupportedLayerError` naming the class and layer for anything without a converter.
     """
     ctx = ctx or ConvertContext()
-    custom = ctx.custom_objects.get(class_name)
-    if custom is not None:
+    plain = class_name[len("ops."):] if class_name.startswith("ops.") else class_name
+    for key in (config.get("name"), registered_name, class_name, plain):
+        custom = ctx.custom_objects.get(key) if isinstance(key, str) else None
+        if custom is None:
+            continue
         module = custom if isinstance(custom, nn.Module) else custom(config)
         if not isinstance(module, nn.Module):
-            raise TypeError(f"custom_objects[{class_name!r}] must give an nn.Module, got {type(module).__name__}")
+            raise TypeError(f"custom_objects[{key!r}] must give an nn.Module, got {type(module).__name__}")
         return module
     fn = _CONVERTERS.get(class_name)
     if fn is None:
@@ -232,8 +236,6 @@ def _bidirectional(config: dict, ctx: ConvertContext) -> nn.Module:
     layer = _nested(inner, ctx)
     backward = config.get("backward_layer")
     backward_layer = _nested(backward, ctx) if isinstance(backward, dict) else None
-    if backward_layer is None:
-        backward_layer = layer.clone(go_backwards=not layer.go_backwards)  # type: ignore[union-attr]
     return Bidirectional(layer, config.get("merge_mode", "concat"), backward_layer,  # type: ignore[arg-type]
                          name=config.get("name"))
 

@@ -225,7 +225,9 @@ def _generation_of_config(config: dict) -> int:
     if version:
         return keras_generation_of_version(version)
     text = json.dumps(config)[:200000]
-    if '"module": "keras' in text or '"registered_name"' in text or "__keras_tensor__" in text:
+    # tf-keras 2.13+ also writes "module", "registered_name" and "build_config" keys; only Keras 3
+    # writes DTypePolicy dtypes, __keras_tensor__ node arguments and InputLayer "batch_shape".
+    if '"DTypePolicy"' in text or "__keras_tensor__" in text or '"batch_shape"' in text:
         return 3
     return 2
 

@@ -25,7 +25,10 @@ from torch import nn
 from .bidirectional import Bidirectional
 from .recurrent import GRU, LSTM, RNN
 
-__all__ = ["to_keras_layout", "cudnn_to_keras", "keras1_rnn_to_keras2", "keras_weight_count", "WeightLayoutError"]
+__all__ = [
+    "to_keras_layout", "cudnn_to_keras", "keras1_rnn_to_keras2", "keras_weight_count",
+    "persistent_float_buffers", "WeightLayoutError",
+]
 
 
 class WeightLayoutError(ValueError):
@@ -113,9 +116,13 @@ def _trainable_flags(module: Any) -> list[bool]:
     inner = getattr(module, "layer", None)
     if isinstance(inner, nn.Module) and type(module).__name__ == "TimeDistributed":
         return _trainable_flags(inner)
-    buffers = sum(1 for mod in module.modules() for n, b in mod.named_buffers(recurse=False)
-                  if b is not None and b.is_floating_point() and n not in mod._non_persistent_buffers_set)
-    return [True] * sum(1 for _ in module.parameters()) + [False] * buffers
+    return [True] * sum(1 for _ in module.parameters()) + [False] * len(persistent_float_buffers(module))
+
+
+def persistent_float_buffers(module: nn.Module) -> list[Any]:
+    """Saved floating-point buffers (BatchNormalization's moving statistics): Keras weights."""
+    return [b for mod in module.modules() for n, b in mod.named_buffers(recurse=False)
+            if b is not None and b.is_floating_point() and n not in mod._non_persistent_buffers_set]
 
 
 def keras_weight_count(module: Any) -> int:
@@ -143,9 +150,9 @@ def to_keras_layout(module: nn.Module, arrays: Sequence[np.ndarray], generation:
     """
     arrays = [np.asarray(a) for a in arrays]
     if isinstance(module, Bidirectional):
-        half = len(arrays) // 2
-        return (to_keras_layout(module.forward_layer, arrays[:half], generation, where + " (forward)")
-                + to_keras_layout(module.backward_layer, arrays[half:], generation, where + " (backward)"))
+        n = keras_weight_count(module.forward_layer)
+        return (to_keras_layout(module.forward_layer, arrays[:n], generation, where + " (forward)")
+                + to_keras_layout(module.backward_layer, arrays[n:], generation, where + " (backward)"))
     if isinstance(module, RNN):
         return _rnn(module, arrays, generation, where)
     inner = getattr(module, "layer", None)

@@ -28,7 +28,7 @@ from .bidirectional import Bidirectional
 from .converters import ConvertContext, UnsupportedLayerError, convert_layer, register
 from .files import Keras3Weights, KerasFile, KerasFileError, LegacyWeights, open_keras_file
 from .keras_ops import KerasOp
-from .layouts import keras_weight_count, to_keras_layout
+from .layouts import keras_weight_count, persistent_float_buffers, to_keras_layout
 from .recurrent import RNN
 
 __all__ = [
@@ -107,13 +107,7 @@ def _attr_name(keras_name: str, taken: set[str], reserved: nn.Module) -> str:
 def _has_weights(module: nn.Module) -> bool:
     if isinstance(module, KerasOp):
         return False
-    if any(True for _ in module.parameters()):
-        return True
-    for mod in module.modules():
-        for n, b in mod.named_buffers(recurse=False):
-            if b is not None and b.is_floating_point() and n not in mod._non_persistent_buffers_set:
-                return True
-    return False
+    return any(True for _ in module.parameters()) or bool(persistent_float_buffers(module))
 
 
 class KerasModel(nn.Module):
@@ -314,10 +308,13 @@ class KerasModel(nn.Module):
                 else:
                     args = [list(flat)]
                     in_mask = [vmasks.get(r) for r in node.args]
-            # Keras passes the inputs' masks to layers that take one, unless the call (Keras 3
-            # records masks as explicit op outputs) gave ``mask=`` itself.
-            if "mask" not in kwargs and _accepts_mask(module, in_mask):
-                kwargs["mask"] = in_mask
+            # Keras passes the inputs' masks to layers that take one, unless the call gave a mask
+            # itself (Keras 3 records masks as explicit op outputs; a recorded ``mask=None`` still
+            # means "the input's mask", as in Keras 3's Layer.__call__).
+            if kwargs.get("mask") is None:
+                kwargs.pop("mask", None)
+                if _accepts_mask(module, in_mask):
+                    kwargs["mask"] = in_mask
             inputs = args[0] if args else None
             if isinstance(module, KerasModel):
                 x = args if len(args) != 1 or not isinstance(args[0], (list, tuple)) else list(args[0])
@@ -347,7 +344,14 @@ def _check_shapes(module: nn.Module, arrays: list[np.ndarray]) -> None:
     try:
         expected = [tuple(s) for s in module.keras_weight_shapes()]  # type: ignore[operator]
     except (RuntimeError, ValueError):
-        return  # not sized yet: set_keras_weights sizes it from the arrays
+        # not sized yet: a fresh layer of the same configuration takes the arrays first
+        if isinstance(module, KerasModel):
+            module.set_keras_weights(arrays)  # atomic itself: checks every sublayer first
+            return
+        config = dict(module.get_config())  # type: ignore[operator]
+        config.pop("device", None)
+        type(module)(**config).set_keras_weights(arrays)  # type: ignore[operator]
+        return
     got = [tuple(np.shape(a)) for a in arrays]
     bad_kind = [i for i, a in enumerate(arrays) if np.asarray(a).dtype.kind != "f"]
     if got != expected or bad_kind:
@@ -418,33 +422,32 @@ def _shape_of(cfg: dict) -> tuple[int | None, ...] | None:
     return None
 
 
-def _custom_for(entry: dict, custom: dict) -> Any:
-    for key in (entry.get("config", {}).get("name"), entry.get("name"), entry.get("registered_name"),
-                entry.get("class_name")):
-        if key is not None and key in custom:
-            return custom[key]
-    return None
-
-
 def _make_layer(entry: dict, ctx: ConvertContext) -> nn.Module:
     class_name = entry.get("class_name")
     config = entry.get("config", {})
     if not isinstance(class_name, str):
         raise KerasFileError(f"layer entry without class_name: {str(entry)[:200]}")
-    custom = _custom_for(entry, ctx.custom_objects)
-    if custom is not None:
-        module = custom if isinstance(custom, nn.Module) else custom(config)
-        if not isinstance(module, nn.Module):
-            raise TypeError(f"custom_objects entry for {class_name!r} must give an nn.Module")
-        return module
+    if not isinstance(config, (dict, list)):
+        raise KerasFileError(f"layer {class_name!r}: config is not an object")
+    if isinstance(config, list) or class_name in _MODEL_CLASSES:  # a nested model
+        replacement = _lookup_custom(entry, ctx)
+        return replacement if replacement is not None else model_from_config(entry, ctx=ctx)
     module_path = str(entry.get("module") or "")
     if module_path.startswith(("keras.src.ops", "keras.ops")) or _is_legacy_op(entry, ctx):
-        return convert_layer(f"ops.{class_name}", config, ctx)
-    if class_name in _MODEL_CLASSES:
-        return model_from_config(entry, ctx=ctx)
-    module = convert_layer(class_name, config, ctx)
+        class_name = f"ops.{class_name}"
+    module = convert_layer(class_name, config, ctx, entry.get("registered_name"))
     _prebuild(module, entry)
     return module
+
+
+def _lookup_custom(entry: dict, ctx: ConvertContext) -> nn.Module | None:
+    """A custom_objects replacement for a nested model (by its name, registered or class name)."""
+    config = entry.get("config")
+    config_name = config.get("name") if isinstance(config, dict) else None
+    for key in (entry.get("name"), config_name, entry.get("registered_name"), entry.get("class_name")):
+        if isinstance(key, str) and key in ctx.custom_objects:
+            return convert_layer(key, {"name": key}, ctx)
+    return None
 
 
 def _is_legacy_op(entry: dict, ctx: ConvertContext) -> bool:
@@ -632,8 +635,8 @@ def model_from_json(text: str, custom_objects: dict | None = None) -> KerasModel
 # ---- weights -----------------------------------------------------------------------------------
 
 
-def _legacy_plan(model: KerasModel, weights: LegacyWeights, generation: int, by_name: bool,
-                 skip_mismatch: bool = False) -> list[tuple[nn.Module, list[np.ndarray]]]:
+def _legacy_plan(model: KerasModel, weights: LegacyWeights, generation: int,
+                 by_name: bool) -> list[tuple[nn.Module, list[np.ndarray]]]:
     plan = []
     if by_name:
         file_layers = set(weights.layer_names)
@@ -716,21 +719,28 @@ def _keras_class_of(module: nn.Module) -> str:
         or type(module).__name__
 
 
-def load_weights(module: nn.Module, path: str | os.PathLike, by_name: bool = False,
-                 skip_mismatch: bool = False) -> nn.Module:
+def load_weights(module: nn.Module, path: str | os.PathLike, by_name: bool = False) -> nn.Module:
     """Load a weights file (legacy weights-only or full-model ``.h5``, Keras 3 ``.weights.h5`` or
     ``.keras``) into a module built from the same architecture, by layer order as Keras does or by
     layer name. Atomic: on any error the module keeps its weights."""
     if not isinstance(module, KerasModel):
-        if hasattr(module, "set_keras_weights"):
-            arrays = read_weights(path)
-            if len(arrays) != 1 and not by_name:
-                raise KerasFileError(f"the file holds {len(arrays)} layers; a single layer takes one")
-            name = getattr(module, "name", None)
-            chosen = arrays[name] if (by_name and name in arrays) else next(iter(arrays.values()))
-            _assign_atomically([(module, to_keras_layout(module, chosen, 2, repr(name)))])
-            return module
-        raise TypeError(f"load_weights needs a keraslike_torch model or layer, got {type(module).__name__}")
+        if not hasattr(module, "set_keras_weights"):
+            raise TypeError(f"load_weights needs a keraslike_torch model or layer, got {type(module).__name__}")
+        arrays = read_weights(path)
+        name = getattr(module, "name", None)
+        if by_name:
+            if name not in arrays:
+                raise KerasFileError(f"the file has no weights for a layer named {name!r}; it has {list(arrays)}")
+            chosen = arrays[name]
+        elif len(arrays) == 1:
+            chosen = next(iter(arrays.values()))
+        else:
+            raise KerasFileError(
+                f"the file holds weights of {len(arrays)} layers {list(arrays)}; pass by_name=True and "
+                "give the layer the Keras layer's name, or use kt.read_weights"
+            )
+        _assign_atomically([(module, to_keras_layout(module, chosen, 2, repr(name)))])
+        return module
     with open_keras_file(path) as kf:
         plan = _plan_for(module, kf, by_name)
         _assign_atomically(plan)
@@ -774,30 +784,52 @@ def _keras3_by_name(model: KerasModel, store: Keras3Weights) -> list[tuple[nn.Mo
     return plan
 
 
-def read_weights(path: str | os.PathLike) -> dict[str, list[np.ndarray]]:
-    """Each layer's arrays from a weights file, by layer name, as the file stores them (legacy:
-    ``weight_names`` order; Keras 3: every ``vars`` group, by the layer name Keras recorded).
+def _keras3_layer_groups(store: Keras3Weights, path: str = "") -> list[str]:
+    """Paths of the layer groups of a Keras 3 weights tree (nested models expanded)."""
+    out: list[str] = []
+    layers = f"{path}/layers" if path else "layers"
+    if not store.has(layers):
+        return out
+    for child in store.children(layers):
+        sub = f"{layers}/{child}"
+        if store.has(f"{sub}/layers"):
+            out.extend(_keras3_layer_groups(store, sub))
+        else:
+            out.append(sub)
+    return out
 
-    Use :func:`keraslike_torch.layouts.to_keras_layout` to convert them for a module, or pass
-    them to a module's ``set_keras_weights`` (CuDNN layouts are converted there too).
+
+def _keras3_group_arrays(store: Keras3Weights, path: str) -> list[np.ndarray]:
+    """A layer group's arrays in Keras ``get_weights()`` order: its own variables, then those of
+    its sublayers (a Bidirectional's forward layer before its backward layer)."""
+    arrays = store.vars(path)
+    children = store.children(path)
+    order: list[str] = [c for c in ("forward_layer", "backward_layer") if c in children]
+    order += sorted(c for c in children if c not in order)
+    for child in order:
+        arrays += _keras3_group_arrays(store, f"{path}/{child}")
+    return arrays
+
+
+def read_weights(path: str | os.PathLike) -> dict[str, list[np.ndarray]]:
+    """Each layer's arrays from a weights file, by layer name, in the order Keras's
+    ``layer.get_weights()`` lists them, as the file stores them (legacy files: in ``weight_names``
+    order, layouts such as CuDNN's unconverted; Keras 3 files: by the layer names Keras 3.x
+    records, or the group paths of older files).
+
+    Pass them to a module's ``set_keras_weights`` through
+    :func:`keraslike_torch.layouts.to_keras_layout` (which converts CuDNN and Keras 1 layouts).
     """
     with open_keras_file(path) as kf:
         if isinstance(kf.weights, LegacyWeights):
             return {n: kf.weights.arrays(n) for n in kf.weights.layer_names if kf.weights.weight_names(n)}
         if isinstance(kf.weights, Keras3Weights):
-            out: dict[str, list[np.ndarray]] = {}
             store = kf.weights
-
-            def walk(p: str) -> None:
-                for child in store.children(p):
-                    sub = f"{p}/{child}" if p else child
-                    arrays = store.vars(sub)
-                    name = store.name_at(sub) or sub
-                    if arrays:
-                        out.setdefault(name, []).extend(arrays)
-                    walk(sub)
-
-            walk("")
+            out: dict[str, list[np.ndarray]] = {}
+            for group in _keras3_layer_groups(store):
+                arrays = _keras3_group_arrays(store, group)
+                if arrays:
+                    out[store.name_at(group) or group] = arrays
             return out
         raise KerasFileError(f"{os.fspath(path)!r} holds no weights")
 

@@ -37,6 +37,7 @@ def _check_rate(name: str, value: float) -> float:
 
 def validate_mask(mask: Any, batch: int, steps: int, device: torch.device) -> Tensor | None:
     """Check a Keras-style (B, T) mask and return it as a bool tensor (None stays None).
+    (Called with the axes swapped for ``time_major`` layers, whose masks are (T, B) as in Keras.)
 
     Accepts bool tensors/arrays and numeric ones holding only 0 and 1.
     """
@@ -268,7 +269,8 @@ class RNN(RecordsConfig, nn.Module):
                     f"{self._states[0].shape[0]} but got batch size {batch}; call "
                     "reset_states(new_states) or use a new layer to change the batch size"
                 )
-            return self._states
+            w = self.cell.weight_hh  # follow .to()/.double() made after the states were stored
+            return tuple(s.to(device=w.device, dtype=w.dtype) for s in self._states)
         zeros = x.new_zeros(batch, self.cell.units)
         return tuple(zeros for _ in range(self.cell.state_count))
 
@@ -342,17 +344,12 @@ class RNN(RecordsConfig, nn.Module):
         initial_state: StateLike = None,
         training: bool | None = None,
     ) -> Tensor | tuple[Tensor, ...]:
-        x = self._check_input(inputs)
-        batch, steps = x.shape[0], x.shape[1]
+        x, mask_t, checked_mask = self._prepare(inputs, mask)
         training = self.training if training is None else bool(training)
-        mask_t = validate_mask(mask, batch, steps, x.device)
-        if mask_t is not None and bool(mask_t.all()):
-            mask_t = None
         states = self._initial_states(initial_state, x)
         seq, last, final = self.run(x, mask_t, states, training)
-        if self.stateful:
-            self._states = tuple(s.detach() for s in final)
-        self.output_mask = self.compute_mask(inputs, mask_t) if mask is not None else None
+        self._store_states(final)
+        self.output_mask = self.compute_mask(inputs, checked_mask)
         y = seq if self.return_sequences else last
         assert y is not None
         if self.return_sequences and self.time_major:
@@ -360,6 +357,25 @@ class RNN(RecordsConfig, nn.Module):
         if self.return_state:
             return (y, *final)
         return y
+
+    def _prepare(self, inputs: Any, mask: Any) -> tuple[Tensor, Tensor | None, Tensor | None]:
+        """Checked batch-major input, the (B, T) mask to compute with (None when absent or all
+        valid), and the checked mask in the caller's orientation ((T, B) with ``time_major``)."""
+        x = self._check_input(inputs)
+        batch, steps = x.shape[0], x.shape[1]
+        if self.time_major:
+            checked = validate_mask(mask, steps, batch, x.device)
+            mask_t = checked.t() if checked is not None else None
+        else:
+            checked = mask_t = validate_mask(mask, batch, steps, x.device)
+        if mask_t is not None and bool(mask_t.all()):
+            mask_t = None  # nothing masked: the unmasked paths compute the same, faster
+        return x, mask_t, checked
+
+    def _store_states(self, final: tuple[Tensor, ...]) -> None:
+        """A stateful layer keeps its final states, detached and not sharing memory with outputs."""
+        if self.stateful:
+            self._states = tuple(s.detach().clone() for s in final)
 
     def compute_mask(self, inputs: Any = None, mask: Any = None) -> Any:
         """The mask the output carries (Keras propagation): the input mask with

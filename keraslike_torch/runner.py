@@ -81,6 +81,8 @@ def _loop(
             elif out_buf is None and return_sequences:
                 outputs.append(states[0])
         y = states[0]
+        if not copy_out and out_buf is not None:  # the cell wrote h into the output buffer
+            states = (states[0].clone(), *states[1:])
     else:
         masks = mask.unsqueeze(-1).unbind(0)
         y = zero = torch.zeros_like(states[0])
@@ -92,7 +94,8 @@ def _loop(
             m, slot = masks[k], slots[k]
             if y_is_h:
                 y = torch.where(m, new[0], states[0], out=slot)
-                states = (y, *(torch.where(m, n, s) for n, s in zip(new[1:], states[1:])))
+                states = (y if slot is None else y.clone(),
+                          *(torch.where(m, n, s) for n, s in zip(new[1:], states[1:])))
             else:
                 states = tuple(torch.where(m, n, s) for n, s in zip(new, states))
                 fill = zero if zero_output_for_mask else y

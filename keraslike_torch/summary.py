@@ -28,10 +28,9 @@ def count_params(module: nn.Module) -> tuple[int, int]:
             trainable += p.numel()
         else:
             non_trainable += p.numel()
-    for mod in module.modules():
-        for name, b in mod.named_buffers(recurse=False):
-            if b is not None and b.is_floating_point() and name not in mod._non_persistent_buffers_set:
-                non_trainable += b.numel()
+    from .layouts import persistent_float_buffers
+
+    non_trainable += sum(b.numel() for b in persistent_float_buffers(module))
     return trainable, non_trainable
 
 

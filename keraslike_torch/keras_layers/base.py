@@ -9,30 +9,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .._config import RecordsConfig
+from .._config import RecordsConfig, check_weights
 
 __all__ = ["KerasLayer", "check_weights"]
-
-
-def check_weights(layer_name: str, weights: Sequence[Any], expected: Sequence[tuple[int, ...]],
-                  dtype: torch.dtype, device: Any = None) -> list[Tensor]:
-    """Validate Keras ``get_weights()``-style arrays against ``expected`` shapes and return them as
-    tensors of ``dtype``. Raises ValueError naming the expected shapes (nothing is changed)."""
-    if isinstance(weights, (np.ndarray, Tensor)) or not isinstance(weights, Sequence):
-        raise ValueError(f"{layer_name} weights must be a list of arrays, got {type(weights).__name__}")
-    arrays = []
-    for i, w in enumerate(weights):
-        a = w.detach().cpu().numpy() if isinstance(w, Tensor) else np.asarray(w)
-        if a.dtype.kind != "f":
-            raise ValueError(f"{layer_name}: weight {i} has dtype {a.dtype}; expected floating-point values")
-        arrays.append(a)
-    got = [tuple(a.shape) for a in arrays]
-    want = [tuple(int(d) for d in s) for s in expected]
-    if got != want:
-        raise ValueError(
-            f"{layer_name} expects {len(want)} weights with shapes {want}, got {len(got)} with shapes {got}"
-        )
-    return [torch.as_tensor(a).to(device=device, dtype=dtype) for a in arrays]
 
 
 class KerasLayer(RecordsConfig, nn.Module):

@@ -163,6 +163,34 @@ class RecurrentCell(LazyBuild, nn.Module):
         with torch.no_grad():
             self.weight_ih.materialize((self.gates * self.units, input_size))  # type: ignore[attr-defined]
         self.input_size = int(input_size)
+        self.flatten_parameters()
+
+    def flatten_parameters(self) -> None:
+        """On CUDA with cuDNN, put the fused kernel's weights in one contiguous buffer (as
+        ``torch.nn.LSTM.flatten_parameters`` does) so that cuDNN does not copy them on every
+        call. A no-op on the CPU, for cells no torch kernel computes, and before building."""
+        mode = self.fused_mode()
+        if mode is None or not self.built:
+            return
+        weights = self.fused_weights()
+        first = weights[0]
+        if not all(w.is_cuda and w.dtype == first.dtype and torch.backends.cudnn.is_acceptable(w) for w in weights):
+            return
+        if len({w.data_ptr() for w in weights}) != len(weights):
+            return
+        import torch.backends.cudnn.rnn as cudnn_rnn
+
+        with torch.cuda.device_of(first), torch.no_grad():
+            if torch._use_cudnn_rnn_flatten_weight():
+                torch._cudnn_rnn_flatten_weight(
+                    weights, 4 if self.use_bias else 2, int(self.input_size or 0), cudnn_rnn.get_cudnn_mode(mode),
+                    self.units, 0, 1, True, False,
+                )
+
+    def _apply(self, fn: Any, recurse: bool = True) -> RecurrentCell:
+        out = super()._apply(fn, recurse)
+        self.flatten_parameters()  # .cuda()/.to() made new tensors
+        return out
 
     def reset_parameters(self) -> None:
         """Initialize the weights with the Keras initializers (drawn in Keras's shapes)."""

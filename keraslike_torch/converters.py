@@ -32,6 +32,7 @@ __all__ = [
     "converter_names",
     "torch_dtype",
     "config_dtype",
+    "is_ignored_key",
 ]
 
 
@@ -136,14 +137,17 @@ def config_dtype(config: dict, ctx: ConvertContext) -> torch.dtype:
 
 # ---- recurrent layers ---------------------------------------------------------------------------
 
-_RNN_IGNORED = {
-    # training-time only or no effect on the computation
-    "name", "trainable", "dtype", "kernel_regularizer", "recurrent_regularizer", "bias_regularizer",
-    "activity_regularizer", "kernel_constraint", "recurrent_constraint", "bias_constraint",
-    "seed", "use_cudnn", "batch_input_shape", "batch_shape", "input_shape", "input_dim",
-    "input_length", "input_spec", "consume_less", "W_regularizer", "U_regularizer", "b_regularizer",
-    "W_constraint", "U_constraint", "b_constraint",
-}
+# Config keys that never change a layer's computation: bookkeeping, input declarations and
+# training-only terms (regularizers, constraints). Every converter ignores them.
+IGNORED_KEYS = frozenset({
+    "name", "trainable", "dtype", "batch_input_shape", "batch_shape", "input_shape", "input_dtype",
+    "input_length", "input_spec", "build_config", "seed", "dynamic", "autocast", "weights",
+})
+
+
+def is_ignored_key(key: str) -> bool:
+    """True for config keys no converter needs to honour (see ``IGNORED_KEYS``)."""
+    return key in IGNORED_KEYS or key.endswith(("_regularizer", "_constraint"))
 
 
 def _rnn_kwargs(config: dict, ctx: ConvertContext, kind: str) -> dict[str, Any]:
@@ -177,7 +181,8 @@ def _rnn_kwargs(config: dict, ctx: ConvertContext, kind: str) -> dict[str, Any]:
         keys.discard("recurrent_activation")
         keys.discard("implementation")
     other_kinds = {"unit_forget_bias", "reset_after", "recurrent_activation", "implementation"}
-    unknown = set(c) - keys - _RNN_IGNORED - other_kinds
+    rnn_only = {"input_dim", "consume_less", "use_cudnn"}  # Keras 1 input size, backend choices
+    unknown = {k for k in set(c) - keys - other_kinds - rnn_only if not is_ignored_key(k)}
     if unknown:
         raise UnsupportedLayerError(
             f"{kind} layer {config.get('name', '?')!r}: unsupported config option(s) {sorted(unknown)}"

@@ -45,6 +45,7 @@ from ..converters import (
     UnsupportedLayerError,
     config_dtype,
     convert_layer,
+    is_ignored_key,
     register,
 )
 from .base import KerasLayer, check_weights
@@ -607,7 +608,22 @@ class GlobalAveragePooling1D(_GlobalPooling1D):
 # ---- normalization ------------------------------------------------------------------------------
 
 
-class BatchNormalization(LazyBuild, KerasLayer):
+class _TensorListWeights(LazyBuild):
+    """Normalization layers: their Keras weights are exactly ``_tensors()``, in order."""
+
+    def _tensors(self) -> list[Tensor]:
+        raise NotImplementedError
+
+    def _assign(self, arrays: Sequence[Tensor]) -> None:
+        with torch.no_grad():
+            for t, a in zip(self._tensors(), arrays, strict=True):
+                t.copy_(a)
+
+    def keras_gradients(self) -> list[Tensor | None]:
+        return [t.grad for t in self._tensors()]
+
+
+class BatchNormalization(_TensorListWeights, KerasLayer):
     """Keras ``BatchNormalization`` over one ``axis`` (the channels; ``-1`` typically).
 
     Inference (``training`` false, or ``trainable=False`` as in Keras) uses the moving statistics;
@@ -759,13 +775,6 @@ class BatchNormalization(LazyBuild, KerasLayer):
             self.build(n, initialize=False)
         self._assign(arrays)
 
-    def _assign(self, arrays: Sequence[Tensor]) -> None:
-        with torch.no_grad():
-            for t, a in zip(self._tensors(), arrays, strict=True):
-                t.copy_(a)
-
-    def keras_gradients(self) -> list[Tensor | None]:
-        return [t.grad for t in self._tensors()]
 
     def keras_param_counts(self) -> tuple[int, int]:
         if not self.built:
@@ -917,7 +926,7 @@ class BatchNormalization(LazyBuild, KerasLayer):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 
-class LayerNormalization(LazyBuild, KerasLayer):
+class LayerNormalization(_TensorListWeights, KerasLayer):
     """Keras ``LayerNormalization`` over ``axis`` (one axis or several) of each sample.
 
     gamma/beta have the shape of the normalized axes (in the order given; Keras 3 sorts them).
@@ -1059,13 +1068,6 @@ class LayerNormalization(LazyBuild, KerasLayer):
             self.build(shape, initialize=False)  # type: ignore[arg-type]
         self._assign(arrays)
 
-    def _assign(self, arrays: Sequence[Tensor]) -> None:
-        with torch.no_grad():
-            for t, a in zip(self._tensors(), arrays, strict=True):
-                t.copy_(a)
-
-    def keras_gradients(self) -> list[Tensor | None]:
-        return [t.grad for t in self._tensors()]
 
     def keras_param_counts(self) -> tuple[int, int]:
         if not self.built:
@@ -1261,33 +1263,8 @@ def _map(fn: Any, *values: Any) -> Any:
 
 # ---- converters ---------------------------------------------------------------------------------
 
-_IGNORED = {
-    "name",
-    "trainable",
-    "dtype",
-    "batch_input_shape",
-    "batch_shape",
-    "input_shape",
-    "input_dim",
-    "input_length",
-    "build_config",
-    "activity_regularizer",
-    "kernel_regularizer",
-    "bias_regularizer",
-    "kernel_constraint",
-    "bias_constraint",
-    "beta_regularizer",
-    "gamma_regularizer",
-    "beta_constraint",
-    "gamma_constraint",
-    "W_regularizer",
-    "b_regularizer",
-    "W_constraint",
-    "b_constraint",
-    "seed",
-    "weights",
-    "autocast",
-}
+# Conv1D configs of Keras 1 carry input_dim (the channel count, taken from the weights here).
+_CONV_IGNORED = frozenset({"input_dim"})
 
 
 def _options(
@@ -1303,7 +1280,7 @@ def _options(
         if old in c:
             value = c.pop(old)
             c.setdefault(new, value)
-    unknown = set(c) - known - _IGNORED - set(ignored)
+    unknown = {k for k in set(c) - known - _CONV_IGNORED - set(ignored) if not is_ignored_key(k)}
     if unknown:
         raise UnsupportedLayerError(
             f"{kind} layer {config.get('name', '?')!r}: unsupported config option(s) "

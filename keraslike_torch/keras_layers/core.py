@@ -41,7 +41,7 @@ from torch import Tensor, nn
 from .. import activations as _activations
 from .. import initializers as _initializers
 from .._config import LazyBuild
-from ..converters import ConvertContext, UnsupportedLayerError, config_dtype, register
+from ..converters import ConvertContext, UnsupportedLayerError, config_dtype, is_ignored_key, register
 from .base import KerasLayer, check_weights
 
 __all__ = [
@@ -1193,26 +1193,6 @@ class Permute(_ParameterFree):
 
 # ---- converters ----------------------------------------------------------------------------------
 
-# Keys that never change the computation: bookkeeping, input declarations, training-only terms.
-_IGNORED = {
-    "name",
-    "trainable",
-    "dtype",
-    "batch_input_shape",
-    "batch_shape",
-    "input_shape",
-    "input_dtype",
-    "seed",
-    "dynamic",
-    "autocast",
-    "input_length",
-}
-
-
-def _ignored(key: str) -> bool:
-    return key in _IGNORED or key.endswith("_regularizer") or key.endswith("_constraint")
-
-
 def _layer_label(kind: str, config: dict) -> str:
     return f"{kind} layer {config.get('name', '?')!r}"
 
@@ -1233,7 +1213,7 @@ def _options(
         if old in c:
             value = c.pop(old)
             c.setdefault(new, value)
-    unknown = sorted(k for k in c if k not in known and not _ignored(k) and k not in also_ignored)
+    unknown = sorted(k for k in c if k not in known and not is_ignored_key(k) and k not in also_ignored)
     if unknown:
         raise UnsupportedLayerError(
             f"{_layer_label(kind, config)}: unsupported config option(s) {unknown}"

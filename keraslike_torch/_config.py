@@ -10,9 +10,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
-__all__ = ["RecordsConfig", "LazyBuild", "check_weights"]
+__all__ = ["RecordsConfig", "LazyBuild", "check_weights", "loaded_shape"]
 
 
 class RecordsConfig:
@@ -53,6 +53,10 @@ class LazyBuild:
     The class names the attribute holding its size (``size_attr``, None until built) and what it
     counts (``size_what``); ``_materialize(size)`` creates the tensors and sets that attribute.
     :meth:`build` then initializes them with the Keras initializers (``reset_parameters``).
+
+    It also makes an unbuilt layer behave like torch's lazy modules: ``state_dict()`` holds the
+    ``UninitializedParameter`` entries (loadable into another unbuilt layer), and a first build
+    under ``torch.inference_mode()`` still creates ordinary parameters.
     """
 
     size_attr: str = "input_size"
@@ -71,12 +75,34 @@ class LazyBuild:
             if size != current:
                 raise ValueError(f"{type(self).__name__} was built for {current} {self.size_what}, got {size}")
             return
-        self._materialize(size)
-        if initialize:
-            self.reset_parameters()  # type: ignore[attr-defined]
+        # Parameters made under inference_mode would be inference tensors, unusable for training
+        # later: a layer's weights are made as ordinary tensors whatever mode its first call is in.
+        with torch.inference_mode(False):
+            self._materialize(size)
+            if initialize:
+                self.reset_parameters()  # type: ignore[attr-defined]
 
     def _materialize(self, size: Any) -> None:
         raise NotImplementedError
+
+    def _save_to_state_dict(self, destination: Any, prefix: str, keep_vars: bool) -> None:
+        # As torch.nn.modules.lazy.LazyModuleMixin: uninitialized entries are saved as they are
+        # (``detach()`` of an UninitializedParameter raises).
+        local: dict[str, Any] = {}
+        super()._save_to_state_dict(local, prefix, True)  # type: ignore[misc]
+        for key, value in local.items():
+            if isinstance(value, Tensor) and not keep_vars and not nn.parameter.is_lazy(value):
+                value = value.detach()
+            destination[key] = value
+
+
+def loaded_shape(state_dict: Any, key: str) -> tuple[int, ...] | None:
+    """Shape of ``state_dict[key]`` for sizing an unbuilt layer in ``_load_from_state_dict``; None
+    when the key is absent or holds an uninitialized (unbuilt) entry, which leaves it unbuilt."""
+    value = state_dict.get(key)
+    if value is None or not isinstance(value, Tensor) or nn.parameter.is_lazy(value):
+        return None
+    return tuple(value.shape)
 
 
 def check_weights(layer_name: str, weights: Sequence[Any], expected: Sequence[tuple[int, ...]],

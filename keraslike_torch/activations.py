@@ -60,6 +60,14 @@ class Activation:
     def __repr__(self) -> str:
         return f"Activation({self.name!r})"
 
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # A registered activation pickles (and deep-copies) by its name: ``get(name)`` returns the
+        # registry's object, whose functions (lambdas among them) need not pickle. Others pickle
+        # their functions by reference, as Python does (a user lambda cannot pickle).
+        if _REGISTRY.get(self.name) is self:
+            return get, (self.name,)
+        return Activation, (self.name, self.fn, self.derivative, self.fn_)
+
 
 ActivationLike = str | None | Activation | Callable[[Tensor], Tensor] | dict
 

@@ -189,8 +189,28 @@ class RecurrentCell(LazyBuild, nn.Module):
 
     def _apply(self, fn: Any, recurse: bool = True) -> RecurrentCell:
         out = super()._apply(fn, recurse)
-        self.flatten_parameters()  # .cuda()/.to() made new tensors
+        # Every conversion (.to()/.double()/.cuda(), and to_empty() after meta-device
+        # construction, which leaves the non-persistent zero bias uninitialized) goes through
+        # here: re-derive the constant, then put the fused weights (which include it) in one
+        # buffer again.
+        self._reset_zero_bias()
+        self.flatten_parameters()
         return out
+
+    def _reset_zero_bias(self) -> None:
+        zb, ref = self._zero_bias, self.weight_hh
+        with torch.no_grad(), torch.inference_mode(False):
+            if zb.device != ref.device or zb.dtype != ref.dtype:
+                self._zero_bias = torch.zeros(zb.shape, dtype=ref.dtype, device=ref.device)
+            elif not zb.is_meta:
+                zb.zero_()
+
+    def _load_from_state_dict(self, *args: Any, **kwargs: Any) -> None:
+        super()._load_from_state_dict(*args, **kwargs)
+        # load_state_dict(assign=True) into a meta-device cell replaces the weights only.
+        if self._zero_bias.device != self.weight_hh.device:
+            self._reset_zero_bias()
+            self.flatten_parameters()
 
     def reset_parameters(self) -> None:
         """Initialize the weights with the Keras initializers (drawn in Keras's shapes)."""
@@ -337,7 +357,10 @@ class RecurrentCell(LazyBuild, nn.Module):
         cache = self.__dict__.setdefault("_runner_perm", {})
         perm = cache.get(t.device)
         if perm is None:
-            perm = cache[t.device] = _gate_permutation(self.units, self.runner_order).to(t.device)
+            # an ordinary tensor even when first made under inference_mode: autograd saves it
+            with torch.inference_mode(False):
+                perm = _gate_permutation(self.units, self.runner_order).to(t.device)
+            cache[t.device] = perm
         return t[perm]
 
     def runner_gate_keras_order(self) -> list[int]:

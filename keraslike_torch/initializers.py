@@ -21,10 +21,42 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__ = ["get", "Initializer", "InitializerLike", "variance_scaling"]
+__all__ = ["get", "Initializer", "InitializerLike", "KerasInitializer", "variance_scaling"]
 
 Initializer = Callable[[Tensor], Tensor]
 InitializerLike = str | dict | Initializer | None
+
+
+class KerasInitializer:
+    """A Keras initializer: ``init(t)`` fills ``t`` in place and returns it. It pickles (and
+    deep-copies) by its factory name and keywords, so modules holding one pickle.
+
+    >>> import pickle
+    >>> init = get({"class_name": "RandomUniform", "config": {"minval": -1.0, "maxval": 1.0}})
+    >>> pickle.loads(pickle.dumps(init))
+    KerasInitializer('random_uniform', minval=-1.0, maxval=1.0)
+    """
+
+    __slots__ = ("name", "config", "_fn")
+
+    def __init__(self, name: str, fn: Initializer, **config: Any) -> None:
+        self.name = name
+        self.config = config
+        self._fn = fn
+
+    def __call__(self, t: Tensor) -> Tensor:
+        return self._fn(t)
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return _from_factory, (self.name, dict(self.config))
+
+    def __repr__(self) -> str:
+        args = "".join(f", {k}={v!r}" for k, v in self.config.items())
+        return f"KerasInitializer({self.name!r}{args})"
+
+
+def _from_factory(name: str, config: dict[str, Any]) -> Initializer:
+    return _FACTORIES[name](**config)
 
 
 def _fans(shape: tuple[int, ...]) -> tuple[float, float]:
@@ -40,7 +72,7 @@ def _fans(shape: tuple[int, ...]) -> tuple[float, float]:
 
 def variance_scaling(
     scale: float = 1.0, mode: str = "fan_in", distribution: str = "truncated_normal"
-) -> Initializer:
+) -> KerasInitializer:
     """Keras ``VarianceScaling``: the family behind glorot_*, he_* and lecun_*."""
     if mode not in ("fan_in", "fan_out", "fan_avg"):
         raise ValueError(f"VarianceScaling mode must be fan_in, fan_out or fan_avg; got {mode!r}")
@@ -61,7 +93,7 @@ def variance_scaling(
             limit = math.sqrt(3.0 * s)
             return t.uniform_(-limit, limit)
 
-    return init
+    return KerasInitializer("variance_scaling", init, scale=scale, mode=mode, distribution=distribution)
 
 
 def _orthogonal(gain: float = 1.0) -> Initializer:
@@ -71,7 +103,7 @@ def _orthogonal(gain: float = 1.0) -> Initializer:
             flat = t.view(-1, t.shape[-1]) if t.dim() > 2 else t
             return torch.nn.init.orthogonal_(flat, gain=gain).view_as(t)
 
-    return init
+    return KerasInitializer("orthogonal", init, gain=gain)
 
 
 def _identity(gain: float = 1.0) -> Initializer:
@@ -81,7 +113,7 @@ def _identity(gain: float = 1.0) -> Initializer:
         with torch.no_grad():
             return t.copy_(gain * torch.eye(*t.shape, dtype=t.dtype, device=t.device))
 
-    return init
+    return KerasInitializer("identity", init, gain=gain)
 
 
 def _constant(value: float = 0.0) -> Initializer:
@@ -89,7 +121,7 @@ def _constant(value: float = 0.0) -> Initializer:
         with torch.no_grad():
             return t.fill_(value)
 
-    return init
+    return KerasInitializer("constant", init, value=value)
 
 
 def _random_uniform(minval: float = -0.05, maxval: float = 0.05) -> Initializer:
@@ -97,7 +129,7 @@ def _random_uniform(minval: float = -0.05, maxval: float = 0.05) -> Initializer:
         with torch.no_grad():
             return t.uniform_(minval, maxval)
 
-    return init
+    return KerasInitializer("random_uniform", init, minval=minval, maxval=maxval)
 
 
 def _random_normal(mean: float = 0.0, stddev: float = 0.05) -> Initializer:
@@ -105,14 +137,14 @@ def _random_normal(mean: float = 0.0, stddev: float = 0.05) -> Initializer:
         with torch.no_grad():
             return t.normal_(mean, stddev)
 
-    return init
+    return KerasInitializer("random_normal", init, mean=mean, stddev=stddev)
 
 
 def _truncated_normal(mean: float = 0.0, stddev: float = 0.05) -> Initializer:
     def init(t: Tensor) -> Tensor:
         return torch.nn.init.trunc_normal_(t, mean, stddev, mean - 2 * stddev, mean + 2 * stddev)
 
-    return init
+    return KerasInitializer("truncated_normal", init, mean=mean, stddev=stddev)
 
 
 _FACTORIES: dict[str, Callable[..., Initializer]] = {

@@ -32,6 +32,18 @@ class KerasOp(nn.Module):
     def forward(self, *args: Any) -> Any:
         return self.fn(*args)
 
+    def __getstate__(self) -> dict[str, Any]:
+        # ``fn`` is a closure over the op's config: pickle the config and rebuild it from there.
+        state = super().__getstate__()
+        if self.op_name in _OPS:
+            state.pop("fn", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        if "fn" not in self.__dict__:
+            self.fn = _OPS[self.op_name](self.op_config)
+
     def extra_repr(self) -> str:
         return self.op_name
 

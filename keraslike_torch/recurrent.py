@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from . import activations as _activations
 from . import initializers as _initializers
-from ._config import RecordsConfig
+from ._config import RecordsConfig, loaded_shape
 from .cells import GRUCell, LSTMCell, RecurrentCell, SimpleRNNCell
 from .fused import MaskSpans, fused_call, fused_call_masked, mask_spans, place_outputs
 from .runner import scan
@@ -434,9 +434,9 @@ class RNN(RecordsConfig, nn.Module):
         return seq, last, final
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # type: ignore[override]
-        key = prefix + "cell.weight_ih"
-        if not self.cell.built and key in state_dict:
-            self.cell.build(int(state_dict[key].shape[1]))
+        shape = loaded_shape(state_dict, prefix + "cell.weight_ih")  # None: absent or unbuilt
+        if not self.cell.built and shape is not None:
+            self.cell.build(int(shape[1]))
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 

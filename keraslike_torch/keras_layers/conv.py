@@ -39,7 +39,7 @@ from torch import Tensor, nn
 
 from .. import activations as _activations
 from .. import initializers as _initializers
-from .._config import LazyBuild
+from .._config import LazyBuild, loaded_shape
 from ..converters import (
     ConvertContext,
     UnsupportedLayerError,
@@ -402,9 +402,9 @@ class Conv1D(LazyBuild, KerasLayer):
         return y.reshape(*lead, *y.shape[1:])
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        key = prefix + "weight"
-        if not self.built and key in state_dict:
-            self.build(int(state_dict[key].shape[1]) * self.groups)
+        shape = loaded_shape(state_dict, prefix + "weight")  # None: absent or unbuilt
+        if not self.built and shape is not None:
+            self.build(shape[1] * self.groups)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 
@@ -920,9 +920,9 @@ class BatchNormalization(_TensorListWeights, KerasLayer):
                     moving.sub_((moving - value) * decay)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        key = prefix + "moving_mean"
-        if not self.built and key in state_dict:
-            self.build(int(state_dict[key].shape[0]))
+        shape = loaded_shape(state_dict, prefix + "moving_mean")  # None: absent or unbuilt
+        if not self.built and shape is not None:
+            self.build(shape[0])
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 
@@ -1133,8 +1133,9 @@ class LayerNormalization(_TensorListWeights, KerasLayer):
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         for key in (prefix + "gamma", prefix + "beta"):
-            if not self.built and key in state_dict and self._tensors():
-                self.build(tuple(state_dict[key].shape))
+            shape = loaded_shape(state_dict, key)  # None: absent or unbuilt
+            if not self.built and shape is not None and self._tensors():
+                self.build(shape)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 

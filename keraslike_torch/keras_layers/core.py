@@ -40,7 +40,7 @@ from torch import Tensor, nn
 
 from .. import activations as _activations
 from .. import initializers as _initializers
-from .._config import LazyBuild
+from .._config import LazyBuild, loaded_shape
 from ..converters import ConvertContext, UnsupportedLayerError, config_dtype, is_ignored_key, register
 from .base import KerasLayer, check_weights
 
@@ -268,7 +268,7 @@ class Dense(LazyBuild, KerasLayer):
         label = f"Dense {self.name!r} (units={self.units}, use_bias={self.use_bias})"
         tensors = check_weights(label, weights, self._shapes(d), w.dtype, w.device)
         if not self.built:
-            self._materialize(d)
+            self.build(d, initialize=False)
         with torch.no_grad():
             self.weight.copy_(tensors[0].t())
             if self.bias is not None:
@@ -282,9 +282,9 @@ class Dense(LazyBuild, KerasLayer):
         return out
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # type: ignore[override]
-        key = prefix + "weight"
-        if not self.built and key in state_dict and state_dict[key].dim() == 2:
-            self._materialize(int(state_dict[key].shape[1]))
+        shape = loaded_shape(state_dict, prefix + "weight")  # None: absent or unbuilt
+        if not self.built and shape is not None and len(shape) == 2:
+            self.build(shape[1], initialize=False)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 

@@ -11,6 +11,7 @@ from torch import Tensor, nn
 
 from ._config import RecordsConfig
 from .fused import fused_call
+from .packed import PackedSequence, check_no_vmap, forward_packed
 from .recurrent import RNN, StateLike
 
 __all__ = ["Bidirectional"]
@@ -189,11 +190,14 @@ class Bidirectional(RecordsConfig, nn.Module):
 
     def forward(
         self,
-        inputs: Tensor,
+        inputs: Tensor | PackedSequence,
         mask: Any = None,
         initial_state: StateLike = None,
         training: bool | None = None,
     ) -> Tensor | tuple[Tensor, ...]:
+        check_no_vmap(self)
+        if isinstance(inputs, PackedSequence):
+            return forward_packed(self, inputs, mask, initial_state, training)
         f, b = self.forward_layer, self.backward_layer
         x, mask_t, checked_mask = f._prepare(inputs, mask)
         b._check_input(inputs)

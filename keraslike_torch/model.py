@@ -597,7 +597,9 @@ def _toposort(nodes: list[GraphNode], available: set[Ref], model: str) -> list[G
 
 def model_from_config(config: dict, custom_objects: dict | None = None, *,
                       keras_version: int | None = None, ctx: ConvertContext | None = None) -> KerasModel:
-    """Build a :class:`KerasModel` from a Keras model config dict (``{"class_name", "config"}``)."""
+    """Build a :class:`KerasModel` from a Keras model config dict (``{"class_name", "config"}``).
+    Like every loader it returns the model in eval mode (Keras's inference behaviour: dropout
+    off, moving statistics); ``.train()`` turns training behaviour on."""
     if ctx is None:
         from .files import _generation_of_config
 
@@ -605,15 +607,16 @@ def model_from_config(config: dict, custom_objects: dict | None = None, *,
                              custom_objects=dict(custom_objects or {}))
     class_name = config.get("class_name")
     if class_name == "Sequential":
-        return _build_sequential(config, ctx)
+        return _build_sequential(config, ctx).eval()
     if class_name in ("Functional", "Model"):
-        return _build_functional(config, ctx)
+        return _build_functional(config, ctx).eval()
     raise KerasFileError(f"not a Keras model config: class_name {class_name!r}")
 
 
 def model_from_json(text: str, custom_objects: dict | None = None) -> KerasModel:
     """Build a model (untrained weights) from architecture JSON of any Keras generation: the
     bare-list Sequential of Keras <= 2.2, tf.keras "Functional", Keras 3 serialization.
+    Returned in eval mode.
 
     >>> import keraslike_torch as kt
     >>> m = kt.model_from_json('{"class_name": "Sequential", "config": [{"class_name": "LSTM", '
@@ -838,6 +841,7 @@ def load_model(path: str | os.PathLike, custom_objects: dict | None = None) -> K
     """Load a whole Keras model file without TensorFlow: Keras 3 ``.keras`` zips and legacy HDF5
     from Keras 1.x/2.x, tf.keras and Keras 3's legacy writer. The format is read from the bytes.
     ``custom_objects`` maps a Keras class name (or layer name) to a torch module replacing it.
+    The model is returned in eval mode, as Keras's ``predict`` runs it (``.train()`` for training).
 
     >>> import keraslike_torch as kt                                     # doctest: +SKIP
     >>> model = kt.load_model("../shared/models/lens_poem_simplernn/char_rnn.h5")  # doctest: +SKIP
@@ -857,7 +861,7 @@ def load_model(path: str | os.PathLike, custom_objects: dict | None = None) -> K
         model = model_from_config(config, ctx=ctx)
         plan = _plan_for(model, kf, by_name=False)
         _assign_atomically(plan, check=False)  # a fresh model: an error discards it anyway
-    return model
+    return model.eval()
 
 
 def model_from_keras_object(obj: Any, generation: int) -> KerasModel:
@@ -868,7 +872,7 @@ def model_from_keras_object(obj: Any, generation: int) -> KerasModel:
     ctx = ConvertContext(keras_version=generation)
     model = model_from_config(config, ctx=ctx)
     model.set_keras_weights(obj.get_weights())
-    return model
+    return model.eval()
 
 
 @register(*_MODEL_CLASSES)

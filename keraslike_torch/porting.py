@@ -20,6 +20,8 @@ __all__ = ["from_keras"]
 def from_keras(obj: Any) -> nn.Module:
     """Build the torch module for a live Keras 3 or tf-keras layer (or model), with its weights
     and dtype. A tf-keras object means Keras 2 semantics (``"hard_sigmoid"`` is the 0.2 slope).
+    The module is returned in eval mode (a Keras layer called outside ``fit`` runs in inference
+    mode); ``.train()`` turns dropout on.
 
     >>> import keras, numpy as np, keraslike_torch as kt            # doctest: +SKIP
     >>> layer = keras.layers.GRU(3); _ = layer(np.zeros((1, 2, 4)))    # doctest: +SKIP
@@ -36,7 +38,7 @@ def from_keras(obj: Any) -> nn.Module:
     weights = obj.get_weights()
     if weights:
         module.set_keras_weights(weights)  # type: ignore[operator]
-    return module
+    return module.eval()
 
 
 def _is_model(obj: Any) -> bool:

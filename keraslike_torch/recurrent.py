@@ -20,6 +20,7 @@ from . import initializers as _initializers
 from ._config import RecordsConfig, loaded_shape
 from .cells import GRUCell, LSTMCell, RecurrentCell, SimpleRNNCell
 from .fused import MaskSpans, fused_call, fused_call_masked, mask_spans, place_outputs
+from .packed import PackedSequence, check_no_vmap, forward_packed
 from .runner import scan
 
 __all__ = ["RNN", "LSTM", "GRU", "SimpleRNN", "StateLike", "validate_mask"]
@@ -339,11 +340,14 @@ class RNN(RecordsConfig, nn.Module):
 
     def forward(
         self,
-        inputs: Tensor,
+        inputs: Tensor | PackedSequence,
         mask: Any = None,
         initial_state: StateLike = None,
         training: bool | None = None,
     ) -> Tensor | tuple[Tensor, ...]:
+        check_no_vmap(self)
+        if isinstance(inputs, PackedSequence):
+            return forward_packed(self, inputs, mask, initial_state, training)
         x, mask_t, checked_mask = self._prepare(inputs, mask)
         training = self.training if training is None else bool(training)
         states = self._initial_states(initial_state, x)

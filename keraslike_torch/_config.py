@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-__all__ = ["RecordsConfig", "LazyBuild", "check_weights", "loaded_shape"]
+__all__ = ["RecordsConfig", "LazyBuild", "UninitializedBuffer", "check_weights", "loaded_shape"]
 
 
 class RecordsConfig:
@@ -94,6 +94,16 @@ class LazyBuild:
             if isinstance(value, Tensor) and not keep_vars and not nn.parameter.is_lazy(value):
                 value = value.detach()
             destination[key] = value
+
+
+class UninitializedBuffer(nn.UninitializedBuffer):
+    """``torch.nn.UninitializedBuffer`` that deep-copies (torch's own raises in ``deepcopy``,
+    unlike ``UninitializedParameter``), so unbuilt layers with lazy buffers deep-copy."""
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> UninitializedBuffer:
+        if id(self) not in memo:
+            memo[id(self)] = type(self)(self.requires_grad, self.data.device, self.data.dtype)
+        return memo[id(self)]
 
 
 def loaded_shape(state_dict: Any, key: str) -> tuple[int, ...] | None:

@@ -39,7 +39,7 @@ from torch import Tensor, nn
 
 from .. import activations as _activations
 from .. import initializers as _initializers
-from .._config import LazyBuild, loaded_shape
+from .._config import LazyBuild, UninitializedBuffer, loaded_shape
 from ..converters import (
     ConvertContext,
     UnsupportedLayerError,
@@ -695,8 +695,8 @@ class BatchNormalization(_TensorListWeights, KerasLayer):
         self.beta = nn.UninitializedParameter(**factory) if self.center else None
         self.moving_mean: Tensor
         self.moving_variance: Tensor
-        self.register_buffer("moving_mean", nn.UninitializedBuffer(**factory))
-        self.register_buffer("moving_variance", nn.UninitializedBuffer(**factory))
+        self.register_buffer("moving_mean", UninitializedBuffer(**factory))
+        self.register_buffer("moving_variance", UninitializedBuffer(**factory))
         if num_features is not None:
             self.build(_positive_int("num_features", num_features, kind))
 

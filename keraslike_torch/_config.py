@@ -102,7 +102,10 @@ class UninitializedBuffer(nn.UninitializedBuffer):
 
     def __deepcopy__(self, memo: dict[int, Any]) -> UninitializedBuffer:
         if id(self) not in memo:
-            memo[id(self)] = type(self)(self.requires_grad, self.data.device, self.data.dtype)
+            data = self.data
+            memo[id(self)] = type(self)(  # type: ignore[call-arg]
+                requires_grad=self.requires_grad, device=data.device, dtype=data.dtype
+            )
         return memo[id(self)]
 
 

@@ -207,8 +207,9 @@ class RecurrentCell(LazyBuild, nn.Module):
 
     def _load_from_state_dict(self, *args: Any, **kwargs: Any) -> None:
         super()._load_from_state_dict(*args, **kwargs)
-        # load_state_dict(assign=True) into a meta-device cell replaces the weights only.
-        if self._zero_bias.device != self.weight_hh.device:
+        # load_state_dict(assign=True) (e.g. into a meta-device cell) replaces the weights only.
+        zb, ref = self._zero_bias, self.weight_hh
+        if zb.device != ref.device or zb.dtype != ref.dtype:
             self._reset_zero_bias()
             self.flatten_parameters()
 

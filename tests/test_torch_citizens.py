@@ -22,6 +22,7 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 
 import keraslike_torch as kt
 from keraslike_torch.keras_layers import conv, core
+from keraslike_torch.keras_ops import KerasOp
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "models" / "first_equals_last.h5"
 EXAMPLE_INPUTS = EXAMPLE.with_name("first_equals_last_inputs.npy")
@@ -300,6 +301,7 @@ def test_keras3_model_with_ops_round_trip(keras3, tmp_path, rng, trip):
     model.save(tmp_path / "ops.keras")
     ours = kt.load_model(tmp_path / "ops.keras")
     ids = torch.tensor([[1, 2, 3, 0, 0, 0], [4, 5, 6, 1, 2, 0]])
+    assert any(isinstance(m, KerasOp) for m in ours.modules())  # mask ops, rebuilt from their config
     copied = ROUND_TRIPS[trip](ours)
     assert_same(copied(ids), ours(ids))
     np.testing.assert_allclose(copied(ids).detach().numpy(), model.predict(ids.numpy(), verbose=0),
@@ -569,6 +571,20 @@ def test_packed_bidirectional(merge, return_sequences, enforce_sorted, kind):
             torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("merge", ["concat", None])
+def test_packed_bidirectional_time_major(merge):
+    layer = randomize(kt.Bidirectional(kt.GRU(4, input_size=3, return_sequences=True, return_state=True,
+                                              time_major=True), merge_mode=merge))
+    packed, x, mask = packed_case(enforce_sorted=False, time_major=True)
+    out, ref = layer(packed), layer(x, mask=mask)
+    n = 2 if merge is None else 1
+    for i, (a, b) in enumerate(zip(out, ref)):
+        if i < n:
+            torch.testing.assert_close(a.data, _expected_packed(b, packed, True), rtol=0, atol=0)
+        else:
+            torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
 @pytest.mark.parametrize("enforce_sorted", [True, False])
 @pytest.mark.parametrize("bidirectional", [False, True])
 @pytest.mark.parametrize("kind", ["LSTM", "GRU"])
@@ -745,3 +761,19 @@ def test_threads_share_one_module(name):
         t.join()
     for i in range(4):
         assert_same(results[i], expected[i])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("name", ["lstm", "simplernn", "bi_lstm"])
+def test_meta_to_empty_on_cuda_flattens_with_the_zero_bias(name):
+    original = randomize(META_CASES[name]())
+    with torch.device("meta"):
+        m = META_CASES[name]()
+    m.to_empty(device="cuda").load_state_dict(original.state_dict())
+    x = x3(3, 5, 4)
+    torch.testing.assert_close(m(x.cuda()).cpu(), original(x), rtol=1e-5, atol=1e-6)
+    for cell in (c for c in m.modules() if isinstance(c, kt.cells.RecurrentCell)):
+        assert float(cell._zero_bias.abs().max()) == 0.0
+        if torch.backends.cudnn.is_available():  # one flat buffer, zero bias included
+            ptrs = {w.untyped_storage().data_ptr() for w in cell.fused_weights()}
+            assert len(ptrs) == 1

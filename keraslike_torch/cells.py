@@ -24,8 +24,8 @@ from torch import Tensor, nn
 
 from . import activations as _activations
 from . import initializers as _initializers
-from .precision import cast_all
 from ._config import LazyBuild, check_weights
+from .precision import cast_all
 
 __all__ = ["RecurrentCell", "LSTMCell", "GRUCell", "SimpleRNNCell"]
 

@@ -355,9 +355,9 @@ class RecurrentCell(LazyBuild, nn.Module):
         by all gates, or (G, B, d) for one mask per gate (Keras implementation=1). Computed in
         ``x``'s dtype (the weights are cast to it: the compute dtype under autocast)."""
         bias = self._input_bias()
-        w = self._runner_rows(self.weight_ih).to(x.dtype)
+        w = cast_all([self._runner_rows(self.weight_ih)], x.dtype)[0]
         if bias is not None:
-            bias = self._runner_rows(bias).to(x.dtype)
+            bias = cast_all([self._runner_rows(bias)], x.dtype)[0]
         if dropout_masks is None or dropout_masks.dim() == 2:
             if dropout_masks is not None:
                 x = x * dropout_masks.unsqueeze(1)

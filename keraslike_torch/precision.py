@@ -49,7 +49,7 @@ def amp_dtype(x: Tensor, weight: Tensor) -> torch.dtype | None:
     """The dtype ``torch.autocast`` computes a recurrent layer in, or None when autocast is off on
     ``x``'s device or does not apply (float64 input or weights, which autocast leaves alone)."""
     device_type = x.device.type
-    if x.dtype not in _ELIGIBLE or weight.dtype not in _ELIGIBLE or not autocast_enabled(device_type):
+    if not autocast_enabled(device_type) or x.dtype not in _ELIGIBLE or weight.dtype not in _ELIGIBLE:
         return None
     return _autocast_dtype(device_type)
 

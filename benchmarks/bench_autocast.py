@@ -9,6 +9,7 @@ dtypes are timed alternately, each the minimum of its rounds (the machine may be
 from __future__ import annotations
 
 import argparse
+import functools
 import platform
 import time
 from collections.abc import Callable
@@ -58,8 +59,8 @@ def main() -> None:
             fn(False), fn(True)  # warm up
             f32, bf16 = [], []
             for _ in range(args.rounds):
-                f32.append(_timed(lambda: fn(False)))
-                bf16.append(_timed(lambda: fn(True)))
+                f32.append(_timed(functools.partial(fn, False)))
+                bf16.append(_timed(functools.partial(fn, True)))
             a, b = min(f32) * 1e3, min(bf16) * 1e3
             rows.append(f"| {name} | {label} | {a:.1f} | {b:.1f} | {b / a:.2f} |")
             print(rows[-1], flush=True)

@@ -499,3 +499,27 @@ def test_keras_mixed_bfloat16_parity(keras3, rng):
     # measured: 0.0059 apart; errors against float32 0.0066 (ours) and 0.0057 (Keras)
     torch.testing.assert_close(y.float(), torch.as_tensor(keras_y), atol=4 * 2**-8, rtol=0)
     assert err_ours <= 2 * err_keras, (err_ours, err_keras)
+
+
+@pytest.mark.parametrize("dtype", LOW)
+@pytest.mark.parametrize("kind", ["lstm", "lstm_hard_sigmoid", "gru_reset_before"])
+def test_dropout_under_autocast(kind, dtype):
+    """Dropout masks (one per sequence; per gate with recurrent dropout) follow the compute dtype:
+    with the same masks, autocast equals the cast layer bit for bit, and gradients are finite."""
+    layer = _layer(kind, dropout=0.3, recurrent_dropout=0.2 if kind != "lstm" else 0.0).train()
+    x = torch.randn(B, T, F)
+    gates = 4 if kind.startswith("lstm") else 3
+    keep = (torch.rand(gates, B, F) > 0.3).float() / 0.7
+    rkeep = (torch.rand(gates, B, U) > 0.2).float() / 0.8
+    inputs = [m.numpy() for m in keep] if layer.recurrent_dropout else keep[0].numpy()
+    recurrent = [m.numpy() for m in rkeep] if layer.recurrent_dropout else None
+    low = copy.deepcopy(layer).to(dtype)
+    with kt.testing.dropout_masks(layer, inputs, recurrent), kt.testing.dropout_masks(low, inputs, recurrent):
+        outs = _call(layer, x, dtype)
+        _equal(outs, _call(low, x.to(dtype)))
+        outs32 = _call(layer, x)
+        sum(o.float().sum() for o in outs).backward()
+    assert all(o.dtype == dtype for o in outs)
+    err = max(float((o.detach().float() - r.detach()).abs().max()) for o, r in zip(outs, outs32))
+    assert err < 8 * torch.finfo(dtype).eps
+    assert all(bool(torch.isfinite(p.grad).all()) for p in layer.parameters())

@@ -19,7 +19,7 @@ from contextlib import AbstractContextManager, nullcontext
 import torch
 from torch import Tensor
 
-__all__ = ["amp_dtype", "autocast_enabled", "autocast_off", "cast_all"]
+__all__ = ["amp_dtype", "autocast_enabled", "autocast_off", "cast_all", "mismatch_hint"]
 
 _ELIGIBLE = (torch.float32, torch.float16, torch.bfloat16)
 
@@ -67,3 +67,11 @@ def cast_all(tensors: tuple[Tensor, ...] | list[Tensor], dtype: torch.dtype | No
     if dtype is None:
         return list(tensors)
     return [t if t.dtype == dtype else t.to(dtype) for t in tensors]
+
+
+def mismatch_hint(x: Tensor, weight: Tensor) -> str:
+    """How to fix an input whose dtype differs from the weights' (for error messages)."""
+    hint = f"cast the input or the layer (layer.to({x.dtype}))"
+    if x.dtype in _ELIGIBLE and weight.dtype in _ELIGIBLE:
+        return hint + ", or call the layer under torch.autocast"
+    return hint + " (torch.autocast does not cast float64)"

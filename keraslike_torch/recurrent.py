@@ -69,7 +69,8 @@ class RNN(RecordsConfig, nn.Module):
     Call: ``layer(inputs, mask=None, initial_state=None, training=None)``; ``inputs`` is
     (batch, time, features) (or (time, batch, features) with ``time_major=True``). ``training``
     defaults to ``self.training`` and only matters for dropout. Returns ``y`` or, with
-    ``return_state``, ``(y, *states)``.
+    ``return_state``, ``(y, *states)``. Under ``torch.autocast`` the layer computes as if cast
+    ``.to(autocast dtype)``, as ``torch.nn.LSTM`` does (:mod:`keraslike_torch.precision`).
     """
 
     def __init__(
@@ -225,8 +226,7 @@ class RNN(RecordsConfig, nn.Module):
         if x.dtype != w.dtype and _precision.amp_dtype(x, w) is None:
             raise TypeError(
                 f"input dtype {x.dtype} does not match the layer's weights ({w.dtype}); "
-                f"cast the input or the layer (layer.to({x.dtype})); torch.autocast mixes only "
-                "float32, float16 and bfloat16"
+                + _precision.mismatch_hint(x, w)
             )
         if x.device != w.device:
             raise ValueError(f"input is on {x.device} but the layer's weights are on {w.device}")

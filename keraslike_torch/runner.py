@@ -131,7 +131,8 @@ class _Scan(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, dout: Tensor | None, *dfinal: Tensor | None) -> Any:
-        # In the forward's dtype throughout, even when backward() is called under autocast.
+        # In the forward's dtype throughout, even when backward() is called under autocast (whose
+        # float32 list, on CUDA exp/pow/sum among others, would break the out= writes below).
         device_type = ctx.device_type
         with autocast_off(device_type, autocast_enabled(device_type)):
             return _Scan._backward(ctx, dout, *dfinal)

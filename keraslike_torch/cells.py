@@ -25,6 +25,7 @@ from torch import Tensor, nn
 from . import activations as _activations
 from . import initializers as _initializers
 from ._config import LazyBuild, check_weights
+from .precision import cast_all
 
 __all__ = ["RecurrentCell", "LSTMCell", "GRUCell", "SimpleRNNCell"]
 
@@ -217,9 +218,11 @@ class RecurrentCell(LazyBuild, nn.Module):
         """Initialize the weights with the Keras initializers (drawn in Keras's shapes)."""
         self._require_built()
         ref = self.weight_hh
+        # half types are drawn in float32 and rounded (torch's QR, for orthogonal, has no half kernel)
+        dtype = torch.float32 if ref.dtype in (torch.float16, torch.bfloat16) else ref.dtype
         keras = []
         for shape, init in zip(self.keras_weight_shapes(), self._initializers()):
-            t = torch.empty(shape, dtype=ref.dtype, device=ref.device)
+            t = torch.empty(shape, dtype=dtype, device=ref.device)
             keras.append(init(t))
         self._assign(self._torch_from_keras(keras))
 
@@ -344,11 +347,12 @@ class RecurrentCell(LazyBuild, nn.Module):
         """Name of the torch kernel that computes this cell exactly, or None."""
         return None
 
-    def fused_weights(self) -> list[Tensor]:
-        """``[w_ih, w_hh, b_ih, b_hh]`` (or ``[w_ih, w_hh]``) for ``torch._VF`` kernels."""
+    def fused_weights(self, dtype: torch.dtype | None = None) -> list[Tensor]:
+        """``[w_ih, w_hh, b_ih, b_hh]`` (or ``[w_ih, w_hh]``) for ``torch._VF`` kernels, cast to
+        ``dtype`` when given (the compute dtype under autocast)."""
         if not self.use_bias:
-            return [self.weight_ih, self.weight_hh]
-        return [self.weight_ih, self.weight_hh, self.bias, self._zero_bias]
+            return cast_all([self.weight_ih, self.weight_hh], dtype)
+        return cast_all([self.weight_ih, self.weight_hh, self.bias, self._zero_bias], dtype)
 
     # ---- the runner's interface ------------------------------------------------------------------
 
@@ -372,11 +376,12 @@ class RecurrentCell(LazyBuild, nn.Module):
     def input_projection(self, x: Tensor, dropout_masks: Tensor | None) -> Tensor:
         """``x @ W_ih^T + b`` for all steps at once, in the runner's gate order and time-major:
         batch-major ``x`` (B, T, d) -> (T, B, G*u). ``dropout_masks``: (B, d) for one mask shared
-        by all gates, or (G, B, d) for one mask per gate (Keras implementation=1)."""
+        by all gates, or (G, B, d) for one mask per gate (Keras implementation=1). Computed in
+        ``x``'s dtype (the weights are cast to it: the compute dtype under autocast)."""
         bias = self._input_bias()
-        w = self._runner_rows(self.weight_ih)
+        w = cast_all([self._runner_rows(self.weight_ih)], x.dtype)[0]
         if bias is not None:
-            bias = self._runner_rows(bias)
+            bias = cast_all([self._runner_rows(bias)], x.dtype)[0]
         if dropout_masks is None or dropout_masks.dim() == 2:
             if dropout_masks is not None:
                 x = x * dropout_masks.unsqueeze(1)
@@ -392,10 +397,10 @@ class RecurrentCell(LazyBuild, nn.Module):
     def _input_bias(self) -> Tensor | None:
         return self.bias if self.use_bias else None
 
-    def recurrent_weights(self) -> tuple[Tensor, ...]:
+    def recurrent_weights(self, dtype: torch.dtype | None = None) -> tuple[Tensor, ...]:
         """Parameters the recurrence uses, in the runner's gate order (handed to the runner's
-        autograd function)."""
-        return (self._runner_rows(self.weight_hh),)
+        autograd function), cast to ``dtype`` when given."""
+        return tuple(cast_all([self._runner_rows(self.weight_hh)], dtype))
 
     def prepare_recurrent(self, rec: tuple[Tensor, ...]) -> tuple[Tensor | None, ...]:
         """Per-call form of :meth:`recurrent_weights` for :meth:`step` (transposed, contiguous)."""
@@ -598,20 +603,20 @@ class GRUCell(RecurrentCell):
             return "GRU"
         return None
 
-    def fused_weights(self) -> list[Tensor]:
+    def fused_weights(self, dtype: torch.dtype | None = None) -> list[Tensor]:
         if not self.use_bias:
-            return [self.weight_ih, self.weight_hh]
-        return [self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh]
+            return cast_all([self.weight_ih, self.weight_hh], dtype)
+        return cast_all([self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh], dtype)
 
     def _input_bias(self):
         if not self.use_bias:
             return None
         return self.bias_ih if self.reset_after else self.bias
 
-    def recurrent_weights(self):
+    def recurrent_weights(self, dtype=None):
         if self.reset_after and self.use_bias:
-            return (self.weight_hh, self.bias_hh)
-        return (self.weight_hh,)
+            return tuple(cast_all([self.weight_hh, self.bias_hh], dtype))
+        return tuple(cast_all([self.weight_hh], dtype))
 
     def prepare_recurrent(self, rec):
         w = rec[0]

@@ -14,6 +14,8 @@ from typing import Any
 import torch
 from torch import _VF, Tensor
 
+from .precision import amp_dtype, autocast_off, cast_all
+
 __all__ = ["MaskSpans", "mask_spans", "fused_call", "fused_call_masked", "place_outputs"]
 
 _KERNELS: dict[str, Any] = {"LSTM": _VF.lstm, "GRU": _VF.gru, "RNN_TANH": _VF.rnn_tanh, "RNN_RELU": _VF.rnn_relu}
@@ -68,8 +70,14 @@ def fused_call(
     """Run one torch fused kernel over batch-major ``x`` (B, T, F).
 
     ``hx``: initial states, each (D, B, u) with D = 2 if ``bidirectional``. Returns the output
-    (B, T, D*u) and the final states (each (D, B, u)).
+    (B, T, D*u) and the final states (each (D, B, u)). Under ``torch.autocast`` everything is cast
+    to the autocast dtype first and the kernel runs in it (as ``torch.nn.LSTM`` does).
     """
+    amp = amp_dtype(x, weights[0])
+    if amp is not None:
+        with autocast_off(x.device.type):
+            return fused_call(mode, x.to(amp), tuple(cast_all(hx, amp)), cast_all(weights, amp),
+                              has_biases, training, bidirectional)
     kernel = _KERNELS[mode]
     h_arg: Tensor | tuple[Tensor, ...] = hx if mode == "LSTM" else hx[0]
     out, *final = kernel(x, h_arg, weights, has_biases, 1, 0.0, training, bidirectional, True)

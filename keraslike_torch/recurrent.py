@@ -17,6 +17,7 @@ from torch import Tensor, nn
 
 from . import activations as _activations
 from . import initializers as _initializers
+from . import precision as _precision
 from ._config import RecordsConfig, loaded_shape
 from .cells import GRUCell, LSTMCell, RecurrentCell, SimpleRNNCell
 from .fused import MaskSpans, fused_call, fused_call_masked, mask_spans, place_outputs
@@ -69,7 +70,8 @@ class RNN(RecordsConfig, nn.Module):
     Call: ``layer(inputs, mask=None, initial_state=None, training=None)``; ``inputs`` is
     (batch, time, features) (or (time, batch, features) with ``time_major=True``). ``training``
     defaults to ``self.training`` and only matters for dropout. Returns ``y`` or, with
-    ``return_state``, ``(y, *states)``.
+    ``return_state``, ``(y, *states)``. Under ``torch.autocast`` the layer computes as if cast
+    ``.to(autocast dtype)``, as ``torch.nn.LSTM`` does (:mod:`keraslike_torch.precision`).
     """
 
     def __init__(
@@ -222,10 +224,10 @@ class RNN(RecordsConfig, nn.Module):
         if not self.cell.built:
             self.cell.build(features)
         w = self.cell.weight_hh
-        if x.dtype != w.dtype:
+        if x.dtype != w.dtype and _precision.amp_dtype(x, w) is None:
             raise TypeError(
                 f"input dtype {x.dtype} does not match the layer's weights ({w.dtype}); "
-                f"cast the input or the layer (layer.to({x.dtype}))"
+                + _precision.mismatch_hint(x, w)
             )
         if x.device != w.device:
             raise ValueError(f"input is on {x.device} but the layer's weights are on {w.device}")
@@ -305,17 +307,16 @@ class RNN(RecordsConfig, nn.Module):
         """Masks given in Keras gate order through :func:`keraslike_torch.testing.dropout_masks`."""
         inp, rec = self._forced_dropout_masks  # type: ignore[misc]
         order = self.cell.runner_gate_keras_order()
-        w = self.cell.weight_hh
 
         def convert(m: Any, per_gate: bool) -> Tensor | None:
             if m is None:
                 return None
             if isinstance(m, (list, tuple)):
-                ts = [torch.as_tensor(np.asarray(a)).to(w.device, w.dtype) for a in m]
+                ts = [torch.as_tensor(np.asarray(a)).to(x.device, x.dtype) for a in m]
                 if per_gate and len(ts) == len(order):
                     return torch.stack([ts[k] for k in order])
                 return ts[0] if not per_gate else torch.stack([ts[0]] * len(order))
-            t = torch.as_tensor(np.asarray(m)).to(w.device, w.dtype)
+            t = torch.as_tensor(np.asarray(m)).to(x.device, x.dtype)
             return torch.stack([t] * len(order)) if per_gate else t
 
         dmask = convert(inp, self._per_gate_dropout()) if self.dropout > 0 else None
@@ -402,6 +403,11 @@ class RNN(RecordsConfig, nn.Module):
         or None, last output (B, u), final states). Final states are always computed when
         ``need_states``, ``return_state`` or ``stateful``; otherwise a masked LSTM may skip its
         final cell state (None)."""
+        amp = _precision.amp_dtype(x, self.cell.weight_hh)
+        if amp is not None:  # torch.autocast: compute as the layer cast .to(amp) would (precision.py)
+            with _precision.autocast_off(x.device.type):
+                return self.run(x.to(amp), mask, tuple(_precision.cast_all(states, amp)), training,
+                                zero_output_for_mask, need_states)
         zero_out = self.zero_output_for_mask if zero_output_for_mask is None else zero_output_for_mask
         dmask, rmask = self._dropout_masks(x, training)
         if self.go_backwards:
@@ -414,7 +420,7 @@ class RNN(RecordsConfig, nn.Module):
             if dmask is not None:
                 x = x * dmask.unsqueeze(1)
             hx = tuple(s.unsqueeze(0) for s in states)
-            weights = self.cell.fused_weights()
+            weights = self.cell.fused_weights(x.dtype)
             if spans is None:
                 out, final = fused_call(mode, x, hx, weights, self.cell.use_bias, training)
                 final = tuple(f[0] for f in final)

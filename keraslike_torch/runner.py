@@ -22,6 +22,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from .cells import RecurrentCell
+from .precision import autocast_enabled, autocast_off
 
 __all__ = ["scan"]
 
@@ -121,6 +122,7 @@ class _Scan(torch.autograd.Function):
             cell, xp, states, rec, mask, rmask, zero_output, return_sequences, mode="save"
         )
         ctx.cell, ctx.opts, ctx.n_extras = cell, opts, len(extras)
+        ctx.device_type = xp.device.type
         ctx.save_for_backward(z, hist, mask, rmask, *extras, *rec)
         if out is None:
             out = last.unsqueeze(0)
@@ -129,6 +131,14 @@ class _Scan(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, dout: Tensor | None, *dfinal: Tensor | None) -> Any:
+        # In the forward's dtype throughout, even when backward() is called under autocast (whose
+        # float32 list, on CUDA exp/pow/sum among others, would break the out= writes below).
+        device_type = ctx.device_type
+        with autocast_off(device_type, autocast_enabled(device_type)):
+            return _Scan._backward(ctx, dout, *dfinal)
+
+    @staticmethod
+    def _backward(ctx: Any, dout: Tensor | None, *dfinal: Tensor | None) -> Any:
         cell: RecurrentCell = ctx.cell
         zero_output, return_sequences = ctx.opts
         z, hist, mask, rmask, *rest = ctx.saved_tensors
@@ -184,7 +194,7 @@ def scan(
     ``mask``: (T, B) bool in processing order; ``rmask``: per-gate recurrent dropout masks
     (G, B, u). Returns ``(outputs (T, B, u) or None, last_output (B, u), final_states)``.
     """
-    rec = cell.recurrent_weights()
+    rec = cell.recurrent_weights(xp.dtype)  # the compute dtype (the layer casts under autocast)
     tensors = (*states, *rec)
     needs_grad = torch.is_grad_enabled() and (
         xp.requires_grad or any(t.requires_grad for t in tensors)

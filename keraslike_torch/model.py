@@ -30,6 +30,7 @@ from .files import Keras3Weights, KerasFile, KerasFileError, LegacyWeights, open
 from .keras_ops import KerasOp
 from .layouts import keras_weight_count, persistent_float_buffers, to_keras_layout
 from .recurrent import RNN
+from .signature import ForwardWithInputNames, bind_inputs, input_arg_names
 
 __all__ = [
     "KerasModel",
@@ -243,8 +244,17 @@ class KerasModel(nn.Module):
                 m._states = states
         return self
 
-    def forward(self, *inputs: Any, mask: Any = None) -> Any:
-        outputs, masks = self.call_with_masks(list(inputs), mask)
+    @property
+    def input_arg_names(self) -> list[str]:
+        """The names ``forward`` takes the inputs by: the Keras input names as identifiers."""
+        return input_arg_names(s.name for s in self.input_specs)
+
+    @ForwardWithInputNames
+    def forward(self, *inputs: Any, mask: Any = None, **named: Any) -> Any:
+        """``forward(<one argument per Keras input>, mask=None)``; see :mod:`keraslike_torch.signature`."""
+        args, mask = bind_inputs(self.input_arg_names, inputs, mask, named) if named or len(inputs) > 1 \
+            else (list(inputs), mask)
+        outputs, masks = self.call_with_masks(args, mask)
         self.output_masks = masks
         return outputs
 

@@ -35,9 +35,8 @@ from torch import Tensor, nn
 
 from . import __version__
 from .activations import Activation
-from .bidirectional import Bidirectional
 from .keras_ops import KerasOp
-from .model import KerasModel, Ref, _accepts_mask, _flatten, _map
+from .model import KerasModel, Ref, _accepts_mask, _call_args, _flatten, _map
 from .recurrent import RNN
 from .signature import identifier, unique_identifiers
 
@@ -322,39 +321,14 @@ class _Writer:
         model = cls.model
         module = model.layer(node.layer)
         call = f"{owner}.{cls.attrs[node.layer]}"
-        args = _map(node.args, lambda r: values[r])
-        args_c = _map(node.args, lambda r: codes[r])
-        kwargs = {k: _map(v, lambda r: values[r]) for k, v in node.kwargs.items() if k in ("mask", "initial_state")}
-        kwargs_c = {k: _map(node.kwargs[k], lambda r: codes[r]) for k in kwargs}
-        in_mask: Any = None
-        in_mask_c: Any = None
+        args, kwargs, in_mask = _call_args(node, module, values.__getitem__, vmasks.get)
+        args_c, kwargs_c, in_mask_c = _call_args(node, module, codes.__getitem__, mcodes.get)
         if isinstance(module, KerasOp):
             out = module(*args)
-            out_masks: Any = None
             expr = f"{call}({', '.join(_literal(a) for a in args_c)})"
             self.emit_outputs(body, module, cls.attrs[node.layer], node, out, expr, _uses(args_c), values, codes,
                               known)
             return
-        if node.explicit:
-            first = node.args[0] if node.args else None
-            if first is not None:
-                in_mask = _map(first, lambda r: vmasks.get(r))
-                in_mask_c = _map(first, lambda r: mcodes.get(r))
-        else:
-            flat, flat_c = args, args_c
-            if isinstance(module, (RNN, Bidirectional)) and len(flat) > 1:
-                args, args_c = [flat[0]], [flat_c[0]]
-                if "initial_state" not in kwargs:
-                    kwargs["initial_state"], kwargs_c["initial_state"] = list(flat[1:]), list(flat_c[1:])
-                first_ref = _flatten(node.args)[0]
-                in_mask, in_mask_c = vmasks.get(first_ref), mcodes.get(first_ref)
-            elif len(flat) == 1:
-                args, args_c = [flat[0]], [flat_c[0]]
-                in_mask, in_mask_c = vmasks.get(node.args[0]), mcodes.get(node.args[0])
-            else:
-                args, args_c = [list(flat)], [list(flat_c)]
-                in_mask = [vmasks.get(r) for r in node.args]
-                in_mask_c = [mcodes.get(r) for r in node.args]
         if kwargs.get("mask") is None:
             kwargs.pop("mask", None)
             kwargs_c.pop("mask", None)

@@ -166,6 +166,7 @@ class _Class:
     attrs: dict[str, str]  # Keras layer name -> attribute
     ctors: dict[str, str]  # Keras layer name -> constructor code
     forward: list[str] | None = None
+    args: list[str] = field(default_factory=list)  # forward's argument names
 
 
 def _output_names(module: nn.Module, base: str, n: int) -> list[str]:
@@ -193,6 +194,7 @@ class _Writer:
         self.classes: dict[int, _Class] = {}
         self.order: list[_Class] = []
         self.alive: list[Any] = []  # keeps traced tensors alive: their ids name them
+        self.aliases: dict[str, str] = {}  # imported module alias -> module
 
     # -- constructors
 
@@ -202,7 +204,12 @@ class _Writer:
         if isinstance(m, KerasOp):
             self.imports.add("from keraslike_torch.converters import convert_layer")
             return f"convert_layer({_literal('ops.' + m.op_name)}, {self.value(m.op_config, indent)})"
-        config = dict(m.get_config())  # type: ignore[operator]
+        cls = type(m)
+        get_config = getattr(m, "get_config", None)
+        if not callable(get_config):
+            raise TypeError(f"layer {getattr(m, 'name', '?')!r} ({cls.__name__}) has no get_config(): generated "
+                            "code cannot construct it; use the loaded KerasModel instead")
+        config = dict(get_config())
         if isinstance(m, RNN):
             config["input_size"] = m.cell.input_size
             config["dtype"] = m.cell.weight_hh.dtype
@@ -211,20 +218,23 @@ class _Writer:
             if callable(extra):
                 config.update(extra())
         config.pop("device", None)
-        cls = type(m)
         config = _non_default(cls, config)
         mod = cls.__module__
-        if not (cls.__name__.isidentifier() and all(p.isidentifier() for p in mod.split("."))):
-            raise TypeError(f"cannot import class {cls.__name__!r} of module {mod!r} in generated code")
+        if (cls.__qualname__ != cls.__name__ or not cls.__name__.isidentifier() or mod == "__main__"
+                or not all(p.isidentifier() for p in mod.split("."))):
+            raise TypeError(f"layer class {cls.__qualname__!r} of module {mod!r} cannot be imported by generated "
+                            "code: define it at the top level of an importable module")
         if cls.__name__ in _PUBLIC and mod.startswith("keraslike_torch"):
             ctor = f"kt.{cls.__name__}"
         else:
-            if "." not in mod:
-                raise TypeError(f"layer class {cls.__name__} is defined in {mod!r}; generated code needs "
-                                "it in an importable package module")
             alias = mod.rsplit(".", 1)[-1]
-            self.imports.add(f"from {mod.rsplit('.', 1)[0]} import {alias}")
+            fresh = alias not in self.aliases
+            if self.aliases.get(alias, mod) != mod or (fresh and alias in self.globals - {"core", "conv"}):
+                raise TypeError(f"module {mod!r} of layer class {cls.__name__} clashes with another name "
+                                "in the generated code")
+            self.aliases[alias] = mod
             self.globals.add(alias)
+            self.imports.add(f"from {mod.rsplit('.', 1)[0]} import {alias}" if "." in mod else f"import {mod}")
             ctor = f"{alias}.{cls.__name__}"
         pad = " " * (indent + 4)
         args = [f"{k}={self.value(v, indent + 4)}" for k, v in config.items() if str(k).isidentifier()]
@@ -288,7 +298,7 @@ class _Writer:
             lines = [f"    def forward(self{params}) -> {annotation}:"]
             lines += body.render(_uses(result), " " * 8)
             lines.append(f"        return {ret}")
-            cls.forward = lines
+            cls.forward, cls.args = lines, args
         return outs, masks
 
     def run_graph(self, body: _Body, model: KerasModel, owner: str, inputs: list[tuple[Any, _Code]],
@@ -487,8 +497,7 @@ def write_module(model: KerasModel, source: str = "", weights_file: str = "model
 
 def _source(w: _Writer, model: KerasModel, source: str, weights_file: str) -> str:
     top = w.classes[id(model)]
-    args = top.forward[0].split("(self", 1)[1].split(")")[0] if top.forward else ""
-    arg_names = ", ".join(a.split(":")[0].strip() for a in args.split(",") if a.strip())
+    arg_names = ", ".join(top.args)
     header = (
         f'"""A Keras model converted to PyTorch by keraslike-torch {_VERSION}.\n'
         "\n"

@@ -1,8 +1,9 @@
 """Whole Keras models as torch modules: configs of every generation in, a plain ``nn.Module`` out.
 
 ``KerasModel`` holds one submodule per Keras layer (named like the layer) and the call graph of
-the Keras model; ``forward(*inputs)`` takes the Keras inputs in Keras order and returns the
-outputs in Keras order. Masks propagate as in Keras: Keras 1/2 graphs and Sequential models
+the Keras model; ``forward`` takes the Keras inputs in Keras order (one argument each, named after
+the Keras inputs: ``inspect.signature(model.forward)`` lists them) and returns the outputs in
+Keras order. Masks propagate as in Keras: Keras 1/2 graphs and Sequential models
 propagate them implicitly through the layers' ``compute_mask``; Keras 3 functional graphs record
 them as explicit ops passed as ``mask=`` (see :mod:`keraslike_torch.keras_ops`).
 
@@ -115,7 +116,7 @@ class KerasModel(nn.Module):
     """A Keras Sequential or Functional model as a torch module.
 
     Submodules are named like the Keras layers (characters outside ``[0-9A-Za-z_]`` become
-    ``_``); ``layer(name)`` finds one by its Keras name. ``forward(*inputs)`` takes the inputs in
+    ``_``); ``layer(name)`` finds one by its Keras name. ``forward(a, b, ..., mask=None)`` takes the inputs in
     Keras order (integer ids for Embedding inputs) and returns a tensor or a tuple of tensors in
     Keras output order.
     """

@@ -483,3 +483,39 @@ def test_readme_example_runs(tf, tmp_path):
     probs = km(ids)[:, 1].tolist()
     printed = [float(line.split()[-1]) for line in run.stdout.splitlines()[2:]]
     np.testing.assert_allclose(printed, probs, atol=5e-4)
+
+
+class _Plus(torch.nn.Module):  # a module-level replacement layer: importable by generated code
+    def __init__(self, amount: float = 1.0, name: str | None = None) -> None:
+        super().__init__()
+        self.amount, self.name = amount, name
+
+    def forward(self, x):
+        return x + self.amount
+
+    def get_config(self):
+        return {"amount": self.amount, "name": self.name}
+
+
+def test_replacement_layers_written_or_refused(tfk, tmp_path, rng):
+    """custom_objects replacements: an importable class with get_config() is imported and built
+    by the generated code; one without get_config(), or a local class, is refused by name."""
+    x = tfk.Input((4, 3), name="x")
+    model = tfk.Model(x, tfk.layers.LSTM(2, name="rnn")(tfk.layers.Lambda(lambda t: t + 1.0, name="plus")(x)))
+    randomize(model, rng)
+    model.save(tmp_path / "lam.h5")
+    km = kt.load_model(tmp_path / "lam.h5", custom_objects={"plus": _Plus(1.0, "plus")})
+    gen, code = convert(km, tmp_path / "ok")
+    assert "import test_codegen" in code and "self.plus = test_codegen._Plus(name='plus')" in code
+    assert_same(km, gen, [rng.standard_normal((2, 4, 3)).astype("float32")])
+    kt.testing.assert_keras_parity(model, gen, rng.standard_normal((2, 4, 3)).astype("float32"))
+
+    class Local(_Plus):
+        pass
+
+    km = kt.load_model(tmp_path / "lam.h5", custom_objects={"plus": Local(1.0, "plus")})
+    with pytest.raises(TypeError, match=r"layer class '.*Local' of module 'test_codegen' cannot be imported"):
+        save_converted(km, tmp_path / "local")
+    km = kt.load_model(tmp_path / "lam.h5", custom_objects={"plus": torch.nn.Identity()})
+    with pytest.raises(TypeError, match=r"\(Identity\) has no get_config\(\)"):
+        save_converted(km, tmp_path / "identity")

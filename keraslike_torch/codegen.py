@@ -20,10 +20,6 @@ comment holds any of it.
 
 from __future__ import annotations
 
-import builtins
-import inspect
-import keyword
-import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -34,7 +30,7 @@ import torch
 from torch import Tensor, nn
 
 from . import __version__
-from .activations import Activation
+from ._codewriter import RESERVED, Body, Code, literal, non_default, uses_of
 from .keras_ops import KerasOp
 from .model import KerasModel, Ref, _accepts_mask, _call_args, _flatten, _map
 from .recurrent import RNN
@@ -43,117 +39,7 @@ from .signature import identifier, unique_identifiers
 __all__ = ["write_module", "save_converted", "converted_state_dict"]
 
 _PUBLIC = {"LSTM", "GRU", "SimpleRNN", "Bidirectional"}
-_MODULE_NAMES = {"annotations", "Path", "torch", "load_file", "nn", "kt", "load", "SOURCE", "CONVERTER",
-                 "core", "conv", "convert_layer", "self", "dtype"}
 _VERSION = __version__ if re.fullmatch(r"[0-9A-Za-z.+-]+", __version__) else "?"
-_RESERVED = _MODULE_NAMES | set(dir(builtins)) | set(keyword.kwlist)
-
-
-# ---- literals --------------------------------------------------------------------------------
-
-
-def _clean(v: Any) -> Any:
-    """Keras serialization noise out of initializer configs: {"class_name", "config"} only."""
-    if isinstance(v, dict) and "class_name" in v:
-        cfg = {k: x for k, x in (v.get("config") or {}).items() if x is not None}
-        return {"class_name": v["class_name"], "config": cfg} if cfg else v["class_name"]
-    return v
-
-
-def _non_default(cls: type, config: dict) -> dict:
-    """Only the keywords that differ from the constructor's defaults, in signature order."""
-    params = inspect.signature(cls).parameters
-    out = {}
-    for k, v in config.items():
-        v = _clean(v)
-        p = params.get(k)
-        if p is not None and p.default is not inspect.Parameter.empty:
-            try:
-                if v == p.default or (isinstance(v, str) and _clean(p.default) == v):
-                    continue
-            except Exception:
-                pass
-        out[k] = v
-    return out
-
-
-class _Code(str):
-    """A piece of generated code (a local name) inside a value structure."""
-
-
-def _literal(v: Any) -> str:
-    """A Python literal for a config value: strings through ``ascii()``, numbers, containers."""
-    if isinstance(v, _Code):
-        return str(v)
-    if isinstance(v, torch.dtype):
-        return f"torch.{identifier(str(v).split('.')[-1])}"
-    if isinstance(v, torch.device):
-        return ascii(str(v)) if v.type != "cpu" else "None"
-    if isinstance(v, Activation):
-        return ascii(v.name)
-    if isinstance(v, float) and not math.isfinite(v):
-        return f"float({ascii(str(v))})"
-    if v is None or isinstance(v, (bool, int, float, str)):
-        return ascii(v)
-    if isinstance(v, (list, tuple)):
-        body = ", ".join(_literal(x) for x in v)
-        if isinstance(v, tuple):
-            return f"({body},)" if len(v) == 1 else f"({body})"
-        return f"[{body}]"
-    if isinstance(v, dict):
-        for k in v:
-            if not (k is None or isinstance(k, (bool, int, float, str))):
-                raise TypeError(f"cannot write a {type(k).__name__} dict key into generated code")
-        return "{" + ", ".join(f"{_literal(k)}: {_literal(x)}" for k, x in v.items()) + "}"
-    raise TypeError(f"cannot write {type(v).__name__} values into generated code")
-
-
-def _uses(struct: Any) -> set[str]:
-    return {str(x) for x in _flatten(struct) if isinstance(x, _Code)}
-
-
-# ---- one function body -------------------------------------------------------------------------
-
-
-@dataclass
-class _Line:
-    targets: list[str | None]  # None: an output nobody reads
-    expr: str
-    uses: set[str]
-    is_mask: bool = False
-    unpack: bool = False  # ``a, b = ...`` (also for one target: ``a, = ...``)
-
-
-@dataclass
-class _Body:
-    names: set[str]
-    lines: list[_Line] = field(default_factory=list)
-
-    def new(self, base: str) -> str:
-        return unique_identifiers([base], self.names, "x", avoid=_RESERVED.__contains__)[0]
-
-    def emit(self, targets: list[str | None], expr: str, uses: set[str], is_mask: bool = False,
-             unpack: bool = False) -> None:
-        self.lines.append(_Line(targets, expr, uses, is_mask, unpack))
-
-    def render(self, returned: set[str], pad: str) -> list[str]:
-        """The lines, mask lines nobody reads dropped and unread outputs written ``_``."""
-        used, keep = set(returned), []
-        for line in reversed(self.lines):
-            if line.is_mask and not any(t in used for t in line.targets):
-                continue
-            keep.append(line)
-            used |= line.uses
-        out = []
-        for line in reversed(keep):
-            names = [t if t in used else "_" for t in line.targets]
-            if all(n == "_" for n in names) and not line.is_mask:
-                out.append(f"{pad}{line.expr}")
-            elif line.unpack:
-                out.append(f"{pad}{', '.join(names)}{',' if len(names) == 1 else ''} = {line.expr}")
-            else:
-                out.append(f"{pad}{names[0]} = {line.expr}")
-        return out
 
 
 # ---- classes -----------------------------------------------------------------------------------
@@ -190,7 +76,7 @@ def _format_outputs(refs: Any, get: Any) -> Any:
 class _Writer:
     def __init__(self) -> None:
         self.imports: set[str] = set()
-        self.globals: set[str] = set(_RESERVED)
+        self.globals: set[str] = set(RESERVED)
         self.classes: dict[int, _Class] = {}
         self.order: list[_Class] = []
         self.alive: list[Any] = []  # keeps traced tensors alive: their ids name them
@@ -203,7 +89,7 @@ class _Writer:
             return f"{self.plan(m).name}()"
         if isinstance(m, KerasOp):
             self.imports.add("from keraslike_torch.converters import convert_layer")
-            return f"convert_layer({_literal('ops.' + m.op_name)}, {self.value(m.op_config, indent)})"
+            return f"convert_layer({literal('ops.' + m.op_name)}, {self.value(m.op_config, indent)})"
         cls = type(m)
         get_config = getattr(m, "get_config", None)
         if not callable(get_config):
@@ -218,7 +104,7 @@ class _Writer:
             if callable(extra):
                 config.update(extra())
         config.pop("device", None)
-        config = _non_default(cls, config)
+        config = non_default(cls, config)
         mod = cls.__module__
         if (cls.__qualname__ != cls.__name__ or not cls.__name__.isidentifier() or mod == "__main__"
                 or not all(p.isidentifier() for p in mod.split("."))):
@@ -251,7 +137,7 @@ class _Writer:
         if isinstance(v, (list, tuple)) and any(isinstance(x, nn.Module) for x in v):
             body = ", ".join(self.value(x, indent) for x in v)
             return f"[{body}]" if isinstance(v, list) else f"({body}{',' if len(v) == 1 else ''})"
-        return _literal(v)
+        return literal(v)
 
     def plan(self, model: KerasModel) -> _Class:
         if id(model) in self.classes:
@@ -278,8 +164,8 @@ class _Writer:
         input masks; returns (outputs, output masks) as ``call_with_masks`` would."""
         model = cls.model
         args = unique_identifiers([s.name for s in model.input_specs], set(), "input",
-                                  avoid=(_RESERVED | {"mask"}).__contains__)
-        body = _Body(set(args) | _RESERVED)
+                                  avoid=(RESERVED | {"mask"}).__contains__)
+        body = Body(set(args) | RESERVED)
         dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), None)
         codes = []
         for x, spec, arg in zip(inputs, model.input_specs, args):
@@ -288,7 +174,7 @@ class _Writer:
                     body.emit(["dtype"], "next(p.dtype for p in self.parameters() if p.is_floating_point())", set())
                 body.emit([arg], f"{arg}.to(dtype) if {arg}.is_floating_point() else {arg}", {arg, "dtype"})
                 x = x.to(dtype) if x.is_floating_point() else x
-            codes.append((x, _Code(arg)))
+            codes.append((x, Code(arg)))
         outs, out_codes, masks, _ = self.run_graph(body, model, "self", codes, [(None, None)] * len(codes))
         if cls.forward is None:
             result = _format_outputs(model.output_refs, lambda r: out_codes[r])
@@ -296,12 +182,12 @@ class _Writer:
             annotation = "tuple[torch.Tensor, ...]" if isinstance(result, tuple) else "torch.Tensor"
             params = "".join(f", {a}: torch.Tensor" for a in args)
             lines = [f"    def forward(self{params}) -> {annotation}:"]
-            lines += body.render(_uses(result), " " * 8)
+            lines += body.render(uses_of(result), " " * 8)
             lines.append(f"        return {ret}")
             cls.forward, cls.args = lines, args
         return outs, masks
 
-    def run_graph(self, body: _Body, model: KerasModel, owner: str, inputs: list[tuple[Any, _Code]],
+    def run_graph(self, body: Body, model: KerasModel, owner: str, inputs: list[tuple[Any, Code]],
                   masks: list[tuple[Any, Any]]) -> tuple[Any, dict, Any, dict]:
         """Run ``model``'s nodes as ``KerasModel.call_with_masks`` does, writing each call into
         ``body``; returns (outputs, codes by Ref, output masks, mask codes by Ref)."""
@@ -310,7 +196,7 @@ class _Writer:
         codes: dict[Ref, Any] = {}
         vmasks: dict[Ref, Any] = {}
         mcodes: dict[Ref, Any] = {}
-        known: dict[int, _Code] = {}  # id(tensor) -> the code that holds it
+        known: dict[int, Code] = {}  # id(tensor) -> the code that holds it
         for ref, (x, c), (m, mc) in zip(model.input_refs, inputs, masks):
             values[ref], codes[ref], vmasks[ref], mcodes[ref] = x, c, m, mc
             self.remember(known, x, c)
@@ -321,12 +207,12 @@ class _Writer:
         out_masks = _format_outputs(model.output_refs, lambda r: vmasks.get(r))
         return outputs, codes, out_masks, mcodes
 
-    def remember(self, known: dict[int, _Code], x: Any, code: Any) -> None:
-        if isinstance(x, Tensor) and isinstance(code, _Code) and id(x) not in known:
+    def remember(self, known: dict[int, Code], x: Any, code: Any) -> None:
+        if isinstance(x, Tensor) and isinstance(code, Code) and id(x) not in known:
             known[id(x)] = code
             self.alive.append(x)
 
-    def run_node(self, body: _Body, cls: _Class, owner: str, node: Any, values: dict, codes: dict,
+    def run_node(self, body: Body, cls: _Class, owner: str, node: Any, values: dict, codes: dict,
                  vmasks: dict, mcodes: dict, known: dict) -> None:
         model = cls.model
         module = model.layer(node.layer)
@@ -335,8 +221,8 @@ class _Writer:
         args_c, kwargs_c, in_mask_c = _call_args(node, module, codes.__getitem__, mcodes.get)
         if isinstance(module, KerasOp):
             out = module(*args)
-            expr = f"{call}({', '.join(_literal(a) for a in args_c)})"
-            self.emit_outputs(body, module, cls.attrs[node.layer], node, out, expr, _uses(args_c), values, codes,
+            expr = f"{call}({', '.join(literal(a) for a in args_c)})"
+            self.emit_outputs(body, module, cls.attrs[node.layer], node, out, expr, uses_of(args_c), values, codes,
                               known)
             return
         if kwargs.get("mask") is None:
@@ -352,8 +238,8 @@ class _Writer:
                              kwargs_c.get("mask"), values, codes, vmasks, mcodes, known)
             return
         out = module(*args, **kwargs)
-        arg_code = [_literal(a) for a in args_c] + [f"{k}={_literal(v)}" for k, v in kwargs_c.items()]
-        uses = _uses([args_c, list(kwargs_c.values())])
+        arg_code = [literal(a) for a in args_c] + [f"{k}={literal(v)}" for k, v in kwargs_c.items()]
+        uses = uses_of([args_c, list(kwargs_c.values())])
         outs = self.emit_outputs(body, module, cls.attrs[node.layer], node, out, f"{call}({', '.join(arg_code)})",
                                  uses, values, codes, known)
         fn = getattr(module, "compute_mask", None)
@@ -376,29 +262,29 @@ class _Writer:
                 name = body.new(f"{codes[ref] if i < len(outs) else 'mask'}_mask")
                 fresh.append(name)
                 if i < len(outs):
-                    mcodes[ref] = _Code(name)
-                self.remember(known, m, _Code(name))
+                    mcodes[ref] = Code(name)
+                self.remember(known, m, Code(name))
         for i in range(len(mlist), len(outs)):
             vmasks[Ref(node.layer, node.index, i)] = None
             mcodes[Ref(node.layer, node.index, i)] = None
         if any(f is not None for f in fresh):
             mask_arg = kwargs_c.get("mask")
-            expr = f"{call}.compute_mask({_literal(inputs_c)}, {_literal(mask_arg)})"
+            expr = f"{call}.compute_mask({literal(inputs_c)}, {literal(mask_arg)})"
             targets = fresh if isinstance(out_masks, (tuple, list)) else fresh[:1]
-            body.emit(targets, expr, _uses([inputs_c, mask_arg]), is_mask=True)
+            body.emit(targets, expr, uses_of([inputs_c, mask_arg]), is_mask=True)
 
-    def emit_outputs(self, body: _Body, module: nn.Module, base: str, node: Any, out: Any, expr: str,
+    def emit_outputs(self, body: Body, module: nn.Module, base: str, node: Any, out: Any, expr: str,
                      uses: set[str], values: dict, codes: dict, known: dict) -> list[Any]:
         outs = list(out) if isinstance(out, (tuple, list)) else [out]
         names = [body.new(n) for n in _output_names(module, base, len(outs))]
         body.emit(list(names), expr, uses, unpack=isinstance(out, (tuple, list)))
         for i, (o, n) in enumerate(zip(outs, names)):
             ref = Ref(node.layer, node.index, i)
-            values[ref], codes[ref] = o, _Code(n)
-            self.remember(known, o, _Code(n))
+            values[ref], codes[ref] = o, Code(n)
+            self.remember(known, o, Code(n))
         return outs
 
-    def nested_call(self, body: _Body, model: KerasModel, call: str, base: str, node: Any, x: list, x_c: list,
+    def nested_call(self, body: Body, model: KerasModel, call: str, base: str, node: Any, x: list, x_c: list,
                     mask: Any, mask_c: Any, values: dict, codes: dict, vmasks: dict, mcodes: dict,
                     known: dict) -> None:
         n = len(model.input_refs)
@@ -412,8 +298,8 @@ class _Writer:
         plain_outs, plain_masks = self.forward_of(cls, list(x))
         no_masks = all(m is None for m, _ in masks) and all(m is None for m in _flatten(plain_masks))
         if no_masks:
-            expr = f"{call}({', '.join(_literal(c) for c in x_c)})"
-            self.emit_outputs(body, model, base, node, plain_outs, expr, _uses(x_c), values, codes, known)
+            expr = f"{call}({', '.join(literal(c) for c in x_c)})"
+            self.emit_outputs(body, model, base, node, plain_outs, expr, uses_of(x_c), values, codes, known)
             outs = list(plain_outs) if isinstance(plain_outs, tuple) else [plain_outs]
             for i in range(len(outs)):
                 vmasks[Ref(node.layer, node.index, i)] = None
@@ -451,9 +337,9 @@ class _Writer:
             f'    """A Keras {identifier(model.keras_class, "Model")} model as torch layers (its Keras name: '
             '``keras_name``)."""',
             "",
-            f"    keras_name = {_literal(str(model.name))}",
-            f"    keras_class = {_literal(str(model.keras_class))}",
-            f"    keras_inputs = {_literal(inputs)}",
+            f"    keras_name = {literal(str(model.name))}",
+            f"    keras_class = {literal(str(model.keras_class))}",
+            f"    keras_inputs = {literal(inputs)}",
             "",
             "    def __init__(self) -> None:",
             "        super().__init__()",
@@ -520,12 +406,12 @@ def _source(w: _Writer, model: KerasModel, source: str, weights_file: str) -> st
         "import keraslike_torch as kt\n"
     )
     imports = "".join(sorted(i + "\n" for i in w.imports))
-    constants = (f"\nSOURCE = {_literal(str(source))}  # the Keras file this was converted from\n"
-                 f"CONVERTER = {_literal('keraslike-torch ' + __version__)}\n")
+    constants = (f"\nSOURCE = {literal(str(source))}  # the Keras file this was converted from\n"
+                 f"CONVERTER = {literal('keraslike-torch ' + __version__)}\n")
     classes = "\n\n".join(w.class_source(c) for c in w.order)
     footer = (
         "\n\n"
-        f"def load(weights: str | Path = Path(__file__).with_name({_literal(str(weights_file))})) -> {top.name}:\n"
+        f"def load(weights: str | Path = Path(__file__).with_name({literal(str(weights_file))})) -> {top.name}:\n"
         '    """Build the model, load its converted weights and return it in eval mode."""\n'
         f"    model = {top.name}()\n"
         "    model.load_state_dict(load_file(str(weights)))\n"

@@ -31,7 +31,27 @@ def _load(path: str, architecture: str | None) -> Any:
     return model
 
 
-def _verify(path: str, model: Any, architecture: str | None) -> int:
+class _Generated:
+    """The generated module, run on the loaded model's example inputs (for compare_with_keras)."""
+
+    def __init__(self, code: Path, model: Any) -> None:
+        import importlib.util
+
+        spec = importlib.util.spec_from_file_location(f"_keraslike_converted_{id(self)}", code)
+        assert spec is not None and spec.loader is not None
+        generated = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(generated)
+        self.module = generated.load()
+        self.example_inputs = model.example_inputs
+
+    def eval(self) -> Any:
+        return self.module.eval()
+
+    def __call__(self, *inputs: Any) -> Any:
+        return self.module(*inputs)
+
+
+def _verify(path: str, code: Path, model: Any, architecture: str | None) -> int:
     try:
         import tensorflow  # noqa: F401
     except Exception:
@@ -42,7 +62,7 @@ def _verify(path: str, model: Any, architecture: str | None) -> int:
     arch = Path(architecture).read_text() if architecture else None
     reference = keras_reference(path, arch)
     worst = 0.0
-    for name, diff in compare_with_keras(model, reference):
+    for name, diff in compare_with_keras(_Generated(code, model), reference):
         print(f"verify: {name}: max |keras - torch| = {diff:.3e}")
         worst = max(worst, diff)
     ok = worst <= 1e-4
@@ -108,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     conv.add_argument("input")
     conv.add_argument("output", help="output directory")
     conv.add_argument("--architecture", help="architecture JSON for weights-only files")
-    conv.add_argument("--verify", action="store_true", help="compare with Keras on random inputs (needs TensorFlow)")
+    conv.add_argument("--verify", action="store_true",
+                      help="run the written model.py and compare it with Keras on random inputs (needs TensorFlow)")
     insp = sub.add_parser("inspect", help="print the Keras-style summary and what cannot be converted")
     insp.add_argument("input")
     insp.add_argument("--architecture", help="architecture JSON for weights-only files")
@@ -127,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {code} and {weights} ({n:,} parameters)")
         print(f"use: import sys; sys.path.insert(0, {str(Path(args.output))!r}); from model import load; m = load()")
         if args.verify:
-            return _verify(args.input, model, args.architecture)
+            return _verify(args.input, code, model, args.architecture)
         return 0
     except (KerasFileError, UnsupportedLayerError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -1,8 +1,9 @@
 """Whole Keras models as torch modules: configs of every generation in, a plain ``nn.Module`` out.
 
 ``KerasModel`` holds one submodule per Keras layer (named like the layer) and the call graph of
-the Keras model; ``forward(*inputs)`` takes the Keras inputs in Keras order and returns the
-outputs in Keras order. Masks propagate as in Keras: Keras 1/2 graphs and Sequential models
+the Keras model; ``forward`` takes the Keras inputs in Keras order (one argument each, named after
+the Keras inputs: ``inspect.signature(model.forward)`` lists them) and returns the outputs in
+Keras order. Masks propagate as in Keras: Keras 1/2 graphs and Sequential models
 propagate them implicitly through the layers' ``compute_mask``; Keras 3 functional graphs record
 them as explicit ops passed as ``mask=`` (see :mod:`keraslike_torch.keras_ops`).
 
@@ -30,6 +31,7 @@ from .files import Keras3Weights, KerasFile, KerasFileError, LegacyWeights, open
 from .keras_ops import KerasOp
 from .layouts import keras_weight_count, persistent_float_buffers, to_keras_layout
 from .recurrent import RNN
+from .signature import ForwardWithInputNames, bind_inputs, input_arg_names
 
 __all__ = [
     "KerasModel",
@@ -114,7 +116,7 @@ class KerasModel(nn.Module):
     """A Keras Sequential or Functional model as a torch module.
 
     Submodules are named like the Keras layers (characters outside ``[0-9A-Za-z_]`` become
-    ``_``); ``layer(name)`` finds one by its Keras name. ``forward(*inputs)`` takes the inputs in
+    ``_``); ``layer(name)`` finds one by its Keras name. ``forward(a, b, ..., mask=None)`` takes the inputs in
     Keras order (integer ids for Embedding inputs) and returns a tensor or a tuple of tensors in
     Keras output order.
     """
@@ -243,8 +245,17 @@ class KerasModel(nn.Module):
                 m._states = states
         return self
 
-    def forward(self, *inputs: Any, mask: Any = None) -> Any:
-        outputs, masks = self.call_with_masks(list(inputs), mask)
+    @property
+    def input_arg_names(self) -> list[str]:
+        """The names ``forward`` takes the inputs by: the Keras input names as identifiers."""
+        return input_arg_names(s.name for s in self.input_specs)
+
+    @ForwardWithInputNames
+    def forward(self, *inputs: Any, mask: Any = None, **named: Any) -> Any:
+        """``forward(<one argument per Keras input>, mask=None)``; see :mod:`keraslike_torch.signature`."""
+        args, mask = bind_inputs(self.input_arg_names, inputs, mask, named) if named or len(inputs) > 1 \
+            else (list(inputs), mask)
+        outputs, masks = self.call_with_masks(args, mask)
         self.output_masks = masks
         return outputs
 
@@ -282,32 +293,13 @@ class KerasModel(nn.Module):
     def _run_node(self, node: GraphNode, values: dict, vmasks: dict) -> None:
         module = self.layer(node.layer)
         try:
-            args = _map(node.args, lambda r: values[r])
-            kwargs = _map(node.kwargs, lambda r: values[r])
+            args, kwargs, in_mask = _call_args(node, module, values.__getitem__, vmasks.get)
         except KeyError as e:
             raise RuntimeError(f"layer {node.layer!r} needs tensor {e} that no earlier node produced") from None
-        kwargs = {k: v for k, v in kwargs.items() if k in ("mask", "initial_state")}
         if isinstance(module, KerasOp):
             out = module(*args)
             out_masks: Any = None
         else:
-            if node.explicit:
-                # Keras 3 call: args as recorded; the first argument's masks are the implicit ones
-                first = node.args[0] if node.args else None
-                in_mask = _map(first, lambda r: vmasks.get(r)) if first is not None else None
-            else:
-                # Keras 1/2 call: a list of inbound tensors; an RNN's extra tensors are states.
-                flat = args
-                if isinstance(module, (RNN, Bidirectional)) and len(flat) > 1:
-                    args = [flat[0]]
-                    kwargs.setdefault("initial_state", list(flat[1:]))
-                    in_mask = vmasks.get(_flatten(node.args)[0])
-                elif len(flat) == 1:
-                    args = [flat[0]]
-                    in_mask = vmasks.get(node.args[0])
-                else:
-                    args = [list(flat)]
-                    in_mask = [vmasks.get(r) for r in node.args]
             # Keras passes the inputs' masks to layers that take one, unless the call gave a mask
             # itself (Keras 3 records masks as explicit op outputs; a recorded ``mask=None`` still
             # means "the input's mask", as in Keras 3's Layer.__call__).
@@ -329,6 +321,36 @@ class KerasModel(nn.Module):
             r = Ref(node.layer, node.index, i)
             values[r] = o
             vmasks[r] = masks[i] if i < len(masks) else None
+
+
+def _is_tensor_argument(value: Any) -> bool:
+    """Keras 3 ``CallSpec``: a tensor, or a non-empty structure of tensors (or None)."""
+    flat = _flatten(value)
+    return _is_ref(value) or (isinstance(value, (list, tuple, dict)) and bool(flat)
+                              and all(_is_ref(v) or v is None for v in flat) and any(_is_ref(v) for v in flat))
+
+
+def _call_args(node: GraphNode, module: nn.Module, value: Any, mask_of: Any) -> tuple[Any, dict, Any]:
+    """A node's call as Keras makes it: (args, kwargs, the input mask Keras fills ``mask`` with),
+    each Ref looked up by ``value`` and ``mask_of`` (also used to write code, see codegen)."""
+    args = _map(node.args, value)
+    kwargs = {k: _map(v, value) for k, v in node.kwargs.items() if k in ("mask", "initial_state")}
+    if isinstance(module, KerasOp):
+        return args, kwargs, None
+    if node.explicit:
+        # Keras 3 call: args as recorded; the input mask fills ``mask`` only when the call has
+        # exactly one tensor argument (SPEC 5a: not for ``LSTM(x, initial_state=[h, c])``)
+        tensor_args = [a for a in node.args if _is_tensor_argument(a)]
+        tensor_args += [v for k, v in node.kwargs.items() if k != "mask" and _is_tensor_argument(v)]
+        return args, kwargs, (_map(tensor_args[0], mask_of) if len(tensor_args) == 1 else None)
+    # Keras 1/2 call: a list of inbound tensors; an RNN's extra tensors are states.
+    flat = args
+    if isinstance(module, (RNN, Bidirectional)) and len(flat) > 1:
+        kwargs.setdefault("initial_state", list(flat[1:]))
+        return [flat[0]], kwargs, mask_of(_flatten(node.args)[0])
+    if len(flat) == 1:
+        return [flat[0]], kwargs, mask_of(node.args[0])
+    return [list(flat)], kwargs, [mask_of(r) for r in node.args]
 
 
 def _accepts_mask(module: nn.Module, mask: Any) -> bool:

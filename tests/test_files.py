@@ -391,29 +391,6 @@ def _cli(*args, cwd=None):
     return subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, timeout=600)
 
 
-def test_cli_convert_verify_and_run(keras3, tmp_path, rng):
-    model = sink_models(keras3)["tokens"]
-    randomize(model, rng)
-    model.save(tmp_path / "tok.keras")
-    out = _cli("convert", str(tmp_path / "tok.keras"), str(tmp_path / "conv"), "--verify")
-    assert out.returncode == 0, out.stdout + out.stderr
-    assert "verify: OK" in out.stdout
-    assert (tmp_path / "conv" / "model.safetensors").exists()
-    code = (tmp_path / "conv" / "model.py").read_text()
-    assert "kt.Bidirectional(" in code and "keraslike_torch" in code
-    # the generated module runs in a fresh interpreter, without the Keras file
-    x = inputs_for("tokens", rng)[0]
-    np.save(tmp_path / "x.npy", x)
-    script = ("import sys, numpy as np, torch; sys.path.insert(0, 'conv'); from model import load; "
-              "y = load()(torch.from_numpy(np.load('x.npy'))); "
-              "np.save('y0.npy', y[0].detach().numpy()); np.save('y1.npy', y[1].detach().numpy())")
-    run = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    assert run.returncode == 0, run.stderr
-    ref = model(x)
-    report = kt.testing.compare_outputs(list(ref), [np.load(tmp_path / "y0.npy"), np.load(tmp_path / "y1.npy")])
-    assert report.ok, str(report)
-
-
 def test_cli_inspect(tfk, tmp_path):
     x = tfk.Input((4, 3))
     y = tfk.layers.Lambda(lambda t: t + 1.0, name="plus")(x)

@@ -24,6 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from . import keras_ops as _keras_ops  # noqa: F401  (registers the ops.* converters)
+from . import tracing
 from .bidirectional import Bidirectional
 from .converters import ConvertContext, UnsupportedLayerError, convert_layer, register
 from .files import Keras3Weights, KerasFile, KerasFileError, LegacyWeights, open_keras_file
@@ -245,7 +246,8 @@ class KerasModel(nn.Module):
 
     def forward(self, *inputs: Any, mask: Any = None) -> Any:
         outputs, masks = self.call_with_masks(list(inputs), mask)
-        self.output_masks = masks
+        if not tracing.is_tracing():  # no tracer values left on the module
+            self.output_masks = masks
         return outputs
 
     def compute_mask(self, inputs: Any = None, mask: Any = None) -> Any:

@@ -27,11 +27,9 @@ __all__ = ["is_tracing", "is_compiling_only", "call_eagerly", "check_static_time
 
 
 def _fx_tracing() -> bool:
-    try:
-        from torch.fx._symbolic_trace import is_fx_tracing
-    except ImportError:  # pragma: no cover - old torch
-        return False
-    return bool(is_fx_tracing())
+    from torch.fx import _symbolic_trace
+
+    return bool(getattr(_symbolic_trace, "_is_fx_tracing_flag", False))  # no deprecation log
 
 
 def _exporting() -> bool:

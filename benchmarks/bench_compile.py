@@ -93,7 +93,7 @@ def main() -> None:
         opt_e = torch.optim.Adam(eager.parameters(), 1e-3)
         opt_c = torch.optim.Adam(comp_model.parameters(), 1e-3)
 
-        def train(m, opt):
+        def train(m, opt, inputs=inputs):
             def f():
                 opt.zero_grad()
                 m(*inputs).square().mean().backward()
@@ -105,7 +105,7 @@ def main() -> None:
         t_train = time.perf_counter() - t0
         compile_rows.append((name, t_fwd, t_train))
 
-        def fwd(m):
+        def fwd(m, inputs=inputs):
             def f():
                 with torch.no_grad():
                     m(*inputs)

@@ -58,7 +58,7 @@ def validate_mask(mask: Any, batch: int, steps: int, device: torch.device) -> Te
         )
     if mask.dtype != torch.bool:
         if mask.is_complex() or (
-            not tracing.is_tracing() and not bool(((mask == 0) | (mask == 1)).all())
+            tracing.can_check_values() and not bool(((mask == 0) | (mask == 1)).all())
         ):
             raise ValueError("mask must be boolean or hold only 0 and 1 values")
         mask = mask != 0

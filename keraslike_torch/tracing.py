@@ -5,15 +5,18 @@ an all-valid mask takes the unmasked path, a zero initial state saves a select p
 tracer records one path for every later input, so while tracing the layers take a formulation
 whose ops do not depend on any tensor's values:
 
-- ``torch.compile`` (dynamo, not exporting): the recurrent core runs eagerly behind a graph break
-  (:func:`call_eagerly`): the surrounding graph is compiled, the recurrence keeps its eager
+- ``torch.compile`` (dynamo, not exporting): the recurrent layers run eagerly behind a graph
+  break (:func:`call_eagerly`): the surrounding graph is compiled, the recurrence keeps its eager
   kernels, fast backward and value-dependent dispatch (dynamo would unroll the step loop and
-  AOT autograd trips over the fused kernel's mkldnn backward).
+  AOT autograd trips over the fused kernel's mkldnn backward). Value checks elsewhere (Embedding
+  ids, 0/1 masks) still run there, behind graph breaks (:func:`can_check_values`).
 - ``torch.export`` (strict or not, ``torch.onnx.export(dynamo=True)``), ``torch.jit.trace``,
   ``torch.onnx.export(dynamo=False)`` and FX symbolic tracing: a mask, when given, always runs the
   sequence runner's functional loop (``torch.where`` per step); without a mask, fused
   configurations call the fused kernel and the others the same functional loop. The loop is
-  unrolled over time, so the time length is fixed at export (:func:`check_static_time`).
+  unrolled over time, so the time length is fixed at export (:func:`check_static_time`). Value
+  checks are skipped (a mask's nonzero entries count as valid; an out-of-range id fails in the
+  lookup itself). Stateful layers take and return their states explicitly (:func:`check_stateful`).
 """
 
 from __future__ import annotations
@@ -22,13 +25,12 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+from torch.fx import _symbolic_trace
 
-__all__ = ["is_tracing", "is_compiling_only", "call_eagerly", "check_static_time"]
+__all__ = ["is_tracing", "is_compiling_only", "can_check_values", "call_eagerly", "check_static_time", "check_stateful"]
 
 
 def _fx_tracing() -> bool:
-    from torch.fx import _symbolic_trace
-
     return bool(getattr(_symbolic_trace, "_is_fx_tracing_flag", False))  # no deprecation log
 
 
@@ -53,10 +55,27 @@ def is_tracing() -> bool:
     )
 
 
-@torch.compiler.disable
-def call_eagerly(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Run ``fn`` eagerly under ``torch.compile`` (a graph break around it)."""
+def can_check_values() -> bool:
+    """Whether value checks (``bool(tensor)``, ``.item()``) may run: eagerly, and under
+    ``torch.compile`` (behind a graph break), but not while a tracer records one graph."""
+    return is_compiling_only() or not is_tracing()
+
+
+_REASON = (
+    "keraslike_torch runs the recurrence eagerly under torch.compile (a graph break): compile with "
+    "fullgraph=False, or use torch.export.export for one whole graph"
+)
+
+
+def _eager(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     return fn(*args, **kwargs)
+
+
+try:  # the reason shows in torch's fullgraph=True error
+    call_eagerly = torch.compiler.disable(_eager, reason=_REASON)
+except TypeError:  # pragma: no cover - torch without ``reason``
+    call_eagerly = torch.compiler.disable(_eager)
+call_eagerly.__doc__ = """Run ``fn`` eagerly under ``torch.compile`` (a graph break around it)."""
 
 
 def check_static_time(layer: str, steps: Any) -> None:

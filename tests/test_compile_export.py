@@ -455,3 +455,23 @@ def test_compile_stateful_keeps_states() -> None:
             x = torch.randn(2, T, F)
             np.testing.assert_allclose(compiled(x).numpy(), a(x).numpy(), atol=TOL)
     np.testing.assert_allclose(b.states[1].numpy(), a.states[1].numpy(), atol=TOL)
+
+
+def test_compile_fullgraph_error_names_the_routes() -> None:
+    torch._dynamo.reset()
+    layer = kt.LSTM(U, input_size=F)
+    with pytest.raises(Exception, match="fullgraph=False.*torch.export"):
+        torch.compile(layer, fullgraph=True)(torch.randn(2, T, F))
+
+
+def test_out_of_range_ids_still_fail(first_equals_last: nn.Module) -> None:
+    """Compiled: Embedding's id check runs (behind a graph break). Exported: no value check in the
+    graph, but the lookup itself fails (never a silent row)."""
+    torch._dynamo.reset()
+    bad = torch.full((2, 12), 1)
+    bad[1, 5] = 9  # vocabulary is 6
+    with pytest.raises(ValueError, match="outside"):
+        torch.compile(first_equals_last)(bad)
+    ep = torch.export.export(first_equals_last, (torch.ones(2, 12, dtype=torch.long),))
+    with pytest.raises(Exception, match="index out of range"):
+        ep.module()(bad)

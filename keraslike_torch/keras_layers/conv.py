@@ -153,7 +153,7 @@ def _bool_mask(mask: Any, device: torch.device) -> Tensor:
         mask = torch.as_tensor(np.asarray(mask))
     if mask.dtype != torch.bool:
         if mask.is_complex() or (
-            not tracing.is_tracing() and not bool(((mask == 0) | (mask == 1)).all())
+            tracing.can_check_values() and not bool(((mask == 0) | (mask == 1)).all())
         ):
             raise ValueError("mask must be boolean or hold only 0 and 1 values")
         mask = mask != 0

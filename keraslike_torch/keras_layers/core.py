@@ -349,7 +349,7 @@ class Embedding(KerasLayer):
             raise TypeError(f"Embedding expects integer ids, got {ids.dtype}")
         if ids.dtype not in (torch.int32, torch.int64):
             ids = ids.to(torch.int64)  # Keras casts to int32 (truncation toward zero)
-        if tracing.is_tracing():  # no value checks in a traced graph; negative ids wrap (Keras 3)
+        if not tracing.can_check_values():  # traced graph: no value checks; negative ids wrap (Keras 3)
             if self.keras_version >= 3:
                 ids = torch.where(ids < 0, ids + self.input_dim, ids)
         elif ids.numel():

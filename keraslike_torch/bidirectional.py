@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from . import tracing
 from ._config import RecordsConfig
 from .fused import fused_call
 from .packed import PackedSequence, check_no_vmap, forward_packed
@@ -195,6 +196,8 @@ class Bidirectional(RecordsConfig, nn.Module):
         initial_state: StateLike = None,
         training: bool | None = None,
     ) -> Tensor | tuple[Tensor, ...]:
+        if tracing.is_compiling_only():  # torch.compile: the recurrence runs eagerly (tracing.py)
+            return tracing.call_eagerly(type(self).forward, self, inputs, mask, initial_state, training)
         check_no_vmap(self)
         if isinstance(inputs, PackedSequence):
             return forward_packed(self, inputs, mask, initial_state, training)
@@ -231,7 +234,8 @@ class Bidirectional(RecordsConfig, nn.Module):
         b._store_states(fin_b)
         if self.return_sequences and f.time_major:
             y_f, y_b = y_f.transpose(0, 1), y_b.transpose(0, 1)
-        self.output_mask = self.compute_mask(inputs, checked_mask)
+        if not tracing.is_tracing():  # no tracer values left on the module
+            self.output_mask = self.compute_mask(inputs, checked_mask)
         merged: Any
         if self.merge_mode == "concat":
             merged = torch.cat([y_f, y_b], -1)

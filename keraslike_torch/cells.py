@@ -24,6 +24,7 @@ from torch import Tensor, nn
 
 from . import activations as _activations
 from . import initializers as _initializers
+from . import tracing
 from ._config import LazyBuild, check_weights
 from .precision import cast_all
 
@@ -359,6 +360,9 @@ class RecurrentCell(LazyBuild, nn.Module):
     def _runner_rows(self, t: Tensor) -> Tensor:
         if self.runner_order is None:
             return t
+        if tracing.is_tracing():  # no cached index tensor inside a tracer: plain slices
+            u = self.units
+            return torch.cat([t[k * u: (k + 1) * u] for k in self.runner_order])
         cache = self.__dict__.setdefault("_runner_perm", {})
         perm = cache.get(t.device)
         if perm is None:

@@ -25,6 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from . import keras_ops as _keras_ops  # noqa: F401  (registers the ops.* converters)
+from . import tracing
 from .bidirectional import Bidirectional
 from .converters import ConvertContext, UnsupportedLayerError, convert_layer, register
 from .files import Keras3Weights, KerasFile, KerasFileError, LegacyWeights, open_keras_file
@@ -256,7 +257,8 @@ class KerasModel(nn.Module):
         args, mask = bind_inputs(self.input_arg_names, inputs, mask, named) if named or len(inputs) > 1 \
             else (list(inputs), mask)
         outputs, masks = self.call_with_masks(args, mask)
-        self.output_masks = masks
+        if not tracing.is_tracing():  # no tracer values left on the module
+            self.output_masks = masks
         return outputs
 
     def compute_mask(self, inputs: Any = None, mask: Any = None) -> Any:

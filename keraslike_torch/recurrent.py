@@ -18,6 +18,7 @@ from torch import Tensor, nn
 from . import activations as _activations
 from . import initializers as _initializers
 from . import precision as _precision
+from . import tracing
 from ._config import RecordsConfig, loaded_shape
 from .cells import GRUCell, LSTMCell, RecurrentCell, SimpleRNNCell
 from .fused import MaskSpans, fused_call, fused_call_masked, mask_spans, place_outputs
@@ -41,7 +42,8 @@ def validate_mask(mask: Any, batch: int, steps: int, device: torch.device) -> Te
     """Check a Keras-style (B, T) mask and return it as a bool tensor (None stays None).
     (Called with the axes swapped for ``time_major`` layers, whose masks are (T, B) as in Keras.)
 
-    Accepts bool tensors/arrays and numeric ones holding only 0 and 1.
+    Accepts bool tensors/arrays and numeric ones holding only 0 and 1 (while tracing the values
+    are not checked: nonzero counts as valid).
     """
     if mask is None:
         return None
@@ -57,7 +59,9 @@ def validate_mask(mask: Any, batch: int, steps: int, device: torch.device) -> Te
             f"mask shape {tuple(mask.shape)} does not match the input's (batch, time) = ({batch}, {steps})"
         )
     if mask.dtype != torch.bool:
-        if mask.is_complex() or not bool(((mask == 0) | (mask == 1)).all()):
+        if mask.is_complex() or (
+            tracing.can_check_values() and not bool(((mask == 0) | (mask == 1)).all())
+        ):
             raise ValueError("mask must be boolean or hold only 0 and 1 values")
         mask = mask != 0
     return mask.to(device)
@@ -273,7 +277,10 @@ class RNN(RecordsConfig, nn.Module):
                     "reset_states(new_states) or use a new layer to change the batch size"
                 )
             w = self.cell.weight_hh  # follow .to()/.double() made after the states were stored
+            tracing.check_stateful(type(self).__name__)
             return tuple(s.to(device=w.device, dtype=w.dtype) for s in self._states)
+        if self.stateful:
+            tracing.check_stateful(type(self).__name__)
         zeros = x.new_zeros(batch, self.cell.units)
         return tuple(zeros for _ in range(self.cell.state_count))
 
@@ -346,6 +353,8 @@ class RNN(RecordsConfig, nn.Module):
         initial_state: StateLike = None,
         training: bool | None = None,
     ) -> Tensor | tuple[Tensor, ...]:
+        if tracing.is_compiling_only():  # torch.compile: the recurrence runs eagerly (tracing.py)
+            return tracing.call_eagerly(type(self).forward, self, inputs, mask, initial_state, training)
         check_no_vmap(self)
         if isinstance(inputs, PackedSequence):
             return forward_packed(self, inputs, mask, initial_state, training)
@@ -354,7 +363,8 @@ class RNN(RecordsConfig, nn.Module):
         states = self._initial_states(initial_state, x)
         seq, last, final = self.run(x, mask_t, states, training)
         self._store_states(final)
-        self.output_mask = self.compute_mask(inputs, checked_mask)
+        if not tracing.is_tracing():  # no tracer values left on the module
+            self.output_mask = self.compute_mask(inputs, checked_mask)
         y = seq if self.return_sequences else last
         assert y is not None
         if self.return_sequences and self.time_major:
@@ -368,18 +378,20 @@ class RNN(RecordsConfig, nn.Module):
         valid), and the checked mask in the caller's orientation ((T, B) with ``time_major``)."""
         x = self._check_input(inputs)
         batch, steps = x.shape[0], x.shape[1]
+        tracing.check_static_time(type(self).__name__, steps)
         if self.time_major:
             checked = validate_mask(mask, steps, batch, x.device)
             mask_t = checked.t() if checked is not None else None
         else:
             checked = mask_t = validate_mask(mask, batch, steps, x.device)
-        if mask_t is not None and bool(mask_t.all()):
+        if mask_t is not None and not tracing.is_tracing() and bool(mask_t.all()):
             mask_t = None  # nothing masked: the unmasked paths compute the same, faster
         return x, mask_t, checked
 
     def _store_states(self, final: tuple[Tensor, ...]) -> None:
-        """A stateful layer keeps its final states, detached and not sharing memory with outputs."""
-        if self.stateful:
+        """A stateful layer keeps its final states, detached and not sharing memory with outputs
+        (not while tracing: an exported program takes and returns states explicitly)."""
+        if self.stateful and not tracing.is_tracing():
             self._states = tuple(s.detach().clone() for s in final)
 
     def compute_mask(self, inputs: Any = None, mask: Any = None) -> Any:
@@ -413,7 +425,9 @@ class RNN(RecordsConfig, nn.Module):
         if self.go_backwards:
             x = x.flip(1)
             mask = mask.flip(1) if mask is not None else None
-        spans = mask_spans(mask) if mask is not None else None
+        traced = tracing.is_tracing()
+        # While tracing a mask always goes to the runner's functional loop (no value dispatch).
+        spans = mask_spans(mask) if mask is not None and not traced else None
         if self._use_fused(dmask, rmask, spans, mask is not None):
             mode = self.cell.fused_mode()
             assert mode is not None

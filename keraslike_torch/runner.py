@@ -21,6 +21,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from . import tracing
 from .cells import RecurrentCell
 from .precision import autocast_enabled, autocast_off
 
@@ -89,7 +90,7 @@ def _loop(
         y = zero = torch.zeros_like(states[0])
         # Keras's output repeats the previous output (zeros before the first valid step); from a
         # zero initial state that is the carried state itself: one select per step fewer.
-        y_is_h = not zero_output_for_mask and not bool(states[0].any())
+        y_is_h = not zero_output_for_mask and not tracing.is_tracing() and not bool(states[0].any())
         for k in range(steps):
             new = step(xs[k], states, step_extras[k], None)
             m, slot = masks[k], slots[k]
@@ -199,8 +200,9 @@ def scan(
     needs_grad = torch.is_grad_enabled() and (
         xp.requires_grad or any(t.requires_grad for t in tensors)
     )
-    if not needs_grad or cell.uses_autograd_backward():
-        mode = "autograd" if needs_grad else "scratch"
+    if not needs_grad or cell.uses_autograd_backward() or tracing.is_tracing():
+        # Tracers get the functional loop: no value-dependent branch, no writes into buffers.
+        mode = "autograd" if needs_grad or tracing.is_tracing() else "scratch"
         out, last, final, _ = _loop(
             cell, xp, states, rec, mask, rmask, zero_output_for_mask, return_sequences, mode
         )

@@ -39,6 +39,7 @@ from torch import Tensor, nn
 
 from .. import activations as _activations
 from .. import initializers as _initializers
+from .. import tracing
 from .._config import LazyBuild, UninitializedBuffer, loaded_shape
 from ..converters import (
     ConvertContext,
@@ -151,7 +152,9 @@ def _bool_mask(mask: Any, device: torch.device) -> Tensor:
     if not isinstance(mask, Tensor):
         mask = torch.as_tensor(np.asarray(mask))
     if mask.dtype != torch.bool:
-        if mask.is_complex() or not bool(((mask == 0) | (mask == 1)).all()):
+        if mask.is_complex() or (
+            tracing.can_check_values() and not bool(((mask == 0) | (mask == 1)).all())
+        ):
             raise ValueError("mask must be boolean or hold only 0 and 1 values")
         mask = mask != 0
     return mask.to(device)

@@ -40,6 +40,7 @@ from torch import Tensor, nn
 
 from .. import activations as _activations
 from .. import initializers as _initializers
+from .. import tracing
 from .._config import LazyBuild, loaded_shape
 from ..converters import ConvertContext, UnsupportedLayerError, config_dtype, is_ignored_key, register
 from .base import KerasLayer, check_weights
@@ -348,7 +349,10 @@ class Embedding(KerasLayer):
             raise TypeError(f"Embedding expects integer ids, got {ids.dtype}")
         if ids.dtype not in (torch.int32, torch.int64):
             ids = ids.to(torch.int64)  # Keras casts to int32 (truncation toward zero)
-        if ids.numel():
+        if not tracing.can_check_values():  # traced graph: no value checks; negative ids wrap (Keras 3)
+            if self.keras_version >= 3:
+                ids = torch.where(ids < 0, ids + self.input_dim, ids)
+        elif ids.numel():
             lo, hi = torch.aminmax(ids)
             low = -self.input_dim if self.keras_version >= 3 else 0
             if int(lo) < low or int(hi) >= self.input_dim:

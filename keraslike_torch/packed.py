@@ -81,6 +81,8 @@ def _pack_like(y: Tensor, seq: PackedSequence, lengths: Tensor, time_major: bool
 
 def check_no_vmap(layer: nn.Module) -> None:
     """Raise a clear error when called inside ``torch.func.vmap`` (cheap outside transforms)."""
+    if torch.compiler.is_compiling():  # dynamo cannot trace the interpreter stack (export, compile)
+        return
     functorch = torch._C._functorch
     if functorch.peek_interpreter_stack() is None:
         return

@@ -31,7 +31,7 @@ SECTION_HEADER = """## torch.compile and torch.export: `python benchmarks/bench_
 torch.compile (default inductor backend, fullgraph=False) runs our recurrence eagerly behind a
 graph break, so compiled/eager ratios near 1 are the expected result; the compile time is the
 first call (forward) and the first training step (forward + backward + Adam) after a reset.
-Export times: torch.export.export (non-strict, no_grad, dynamic batch) and torch.onnx.export
+Export times (T=100, example batch 8): torch.export.export (non-strict, no_grad, dynamic batch) and torch.onnx.export
 (dynamo=True); the recurrence is recorded step by step, so they grow with the time length.
 
 """

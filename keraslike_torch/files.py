@@ -270,6 +270,8 @@ def open_keras_file(path: str | os.PathLike, max_bytes: int | None = None) -> It
                 _FILE_BYTES.reset(token)
     except Exception as e:
         if _ours(e):
+            if where not in str(e) and len(e.args) == 1 and isinstance(e.args[0], str):
+                e.args = (f"{where}: {e.args[0]}",)  # name the file in our own errors too
             raise
         raise guards.wrap_foreign(e, where) from e
 

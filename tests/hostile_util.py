@@ -177,9 +177,9 @@ def rewrite_keras_zip(src: Path, dst: Path, config: dict | None = None,
             zout.writestr(name, data)
 
 
-def set_h5_config(path: Path, config: dict) -> None:
+def set_h5_config(path: Path, config: dict | str) -> None:
     with h5py.File(path, "r+") as f:
-        f.attrs["model_config"] = json.dumps(config)
+        f.attrs["model_config"] = config if isinstance(config, str) else json.dumps(config)
 
 
 def h5_config(path: Path) -> dict:

@@ -282,6 +282,15 @@ def _ours(e: BaseException) -> bool:
         "keraslike_torch")
 
 
+def _check_heaps_of(path: str | os.PathLike, size: int, where: str) -> None:
+    import mmap
+
+    if size == 0:
+        return
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+        guards.check_global_heaps(mm, where)
+
+
 @contextmanager
 def _open(path: str | os.PathLike, kind: str, where: str, max_bytes: int) -> Iterator[KerasFile]:
     import h5py
@@ -316,6 +325,7 @@ def _open(path: str | os.PathLike, kind: str, where: str, max_bytes: int) -> Ite
                 raise KerasFileError(f"{where} has no model.weights.h5")
             raw = guards.zip_read(archive, "model.weights.h5", where, max_bytes)
         inner = f"model.weights.h5 in {where}"
+        guards.check_global_heaps(raw, inner)
         try:
             h5 = h5py.File(io.BytesIO(raw), "r")
         except (OSError, ValueError, RuntimeError) as e:
@@ -327,6 +337,7 @@ def _open(path: str | os.PathLike, kind: str, where: str, max_bytes: int) -> Ite
                             weights=Keras3Weights(h5, inner, len(raw)), extra={"weights_bytes": len(raw)})
         return
     size = guards.check_regular_file(path)
+    _check_heaps_of(path, size, where)
     try:
         h5 = h5py.File(path, "r")
     except (OSError, ValueError, RuntimeError) as e:

@@ -215,6 +215,50 @@ def _check_dcpl(dsid: Any, where: str) -> Any:
     return dcpl
 
 
+_GCOL = b"GCOL\x01"
+_GCOL_HEADER = 16  # signature, version, 3 reserved, 8-byte collection size
+_GCOL_OBJECT_HEADER = 16  # index (2), reference count (2), reserved (4), size (8)
+
+
+def check_global_heaps(buf: Any, where: str) -> None:
+    """Validate every HDF5 global heap collection in ``buf`` (the file's bytes) the way libhdf5
+    parses it, before libhdf5 does. Variable-length strings (``model_config``, ``layer_names``,
+    ``weight_names``) live there, and libhdf5 1.14 walks a collection trusting each object's size:
+    one flipped size byte sends its pointer past the collection, which hangs or crashes the process
+    (SIGSEGV) on the first string attribute read. Assumes 8-byte lengths (what h5py writes)."""
+    size = len(buf)
+    at = buf.find(_GCOL)
+    while at != -1:
+        if at + _GCOL_HEADER <= size:
+            total = int.from_bytes(buf[at + 8: at + 16], "little")
+            reserved_clear = buf[at + 5: at + 8] == b"\0\0\0"
+            if not 4096 <= total <= size - at:
+                if reserved_clear:
+                    raise KerasFileError(
+                        f"{where}: the HDF5 global heap at byte {at} declares {total} bytes (corrupt or truncated)"
+                    )
+            else:
+                _check_collection(buf, at, total, where)
+        at = buf.find(_GCOL, at + 1)
+
+
+def _check_collection(buf: Any, start: int, total: int, where: str) -> None:
+    end = start + total
+    p = start + _GCOL_HEADER
+    while p < end:
+        if p + _GCOL_OBJECT_HEADER > end:
+            return  # a tail too small for an object header is free space
+        index = int.from_bytes(buf[p: p + 2], "little")
+        length = int.from_bytes(buf[p + 8: p + 16], "little")
+        need = length if index == 0 else _GCOL_OBJECT_HEADER + ((length + 7) & ~7)
+        if need <= 0 or p + need > end:
+            raise KerasFileError(
+                f"{where}: object {index} of the HDF5 global heap at byte {start} claims {length} bytes, which do "
+                f"not fit its {total}-byte collection (corrupt): refusing before libhdf5 reads it"
+            )
+        p += need
+
+
 def audit_hdf5(root: Any, where: str) -> None:
     """Walk the whole link tree of an open HDF5 file once, without following anything out of it:
     refuse external, soft and user-defined links, groups reached twice (hard-link cycles or

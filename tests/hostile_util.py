@@ -157,7 +157,7 @@ def mutate_h5_tree(path: Path, rnd: random.Random) -> None:
         else:
             g = f[rnd.choice(groups)]
             attr = rnd.choice(list(g.attrs) or ["layer_names"])
-            value = g.attrs[attr]
+            value = g.attrs[attr] if attr in g.attrs else None
             if isinstance(value, np.ndarray) and value.size:
                 g.attrs[attr] = value[::-1] if rnd.random() < 0.5 else value[:-1]
 

@@ -362,6 +362,38 @@ def test_corrupt_attributes_refused(bases, tmp_path):
         kt.load_model(p)
 
 
+def _gcol_variant(src: Path, dst: Path, index: int, size: int) -> None:
+    """Rewrite the first object header of the file's global heap (where h5py keeps vlen strings)."""
+    data = bytearray(src.read_bytes())
+    at = data.find(b"GCOL\x01") + 16
+    data[at:at + 2] = index.to_bytes(2, "little")
+    data[at + 8:at + 16] = size.to_bytes(8, "little")
+    dst.write_bytes(bytes(data))
+
+
+def test_corrupt_global_heap_refused_before_libhdf5(bases, tmp_path):
+    """A free-space object of size 0 makes libhdf5 1.14 loop forever on the first string attribute
+    read (any size that does not fit the collection is refused the same way)."""
+    for name in ("tfk_h5", "tfk_weights"):
+        src = bases[name]["path"]
+        p = tmp_path / f"gcol_{name}.h5"
+        _gcol_variant(src, p, 0, 0)
+        out, _ = _sandboxed(_LOAD, str(p), timeout=120)
+        assert "ERROR" in out and "global heap at byte" in out and "claims 0 bytes" in out, out
+    p = tmp_path / "gcol_big.h5"
+    _gcol_variant(bases["tfk_h5"]["path"], p, 1, 5000)
+    with pytest.raises(kt.KerasFileError, match="object 1 of the HDF5 global heap .* claims 5000 bytes"):
+        kt.load_model(p)
+    inner = tmp_path / "inner.h5"
+    with zipfile.ZipFile(bases["k3_keras"]["path"]) as z:
+        inner.write_bytes(z.read("model.weights.h5"))
+    _gcol_variant(inner, inner, 0, 0)
+    p = tmp_path / "gcol.keras"
+    rewrite_keras_zip(bases["k3_keras"]["path"], p, weights=inner.read_bytes())
+    with pytest.raises(kt.KerasFileError, match="model.weights.h5 in .*global heap"):
+        kt.load_model(p)
+
+
 # ---- 5. config values are type-checked ------------------------------------------------------------
 
 
@@ -545,7 +577,7 @@ def test_fuzz_mutations(bases, tmp_path, request):
     detect -- different weights read as they are. Never a crash, hang, leaked exception type,
     silently different semantics, or a partly-applied load_weights."""
     long_run = request.config.getoption("--run-fuzz")
-    per_kind = 150 if long_run else 12
+    per_kind = 400 if long_run else 40
     cases = _mutants(bases, tmp_path, per_kind, seed=20261201)
     t0 = time.perf_counter()
     results = run_cases(cases, tmp_path, timeout=60)
@@ -562,4 +594,4 @@ def test_fuzz_mutations(bases, tmp_path, request):
     for r in results:  # flipped bytes may change weights; structural mutations must not load different numbers
         if r["outcome"] == "weights_changed":
             assert "-flip-" in r["id"] or "inner_flip" in r["id"] or "-tree-" in r["id"], r
-    assert peak < 3000
+    assert peak < 5000  # libhdf5 may allocate a corrupt vlen length (< 4 GiB) before it checks it

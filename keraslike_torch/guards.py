@@ -87,9 +87,12 @@ def wrap_foreign(e: BaseException, where: str, part: str | None = None) -> Keras
     """A :class:`KerasFileError` for a foreign exception ``e`` raised while reading ``where``.
     A TypeError stays a TypeError too (its class derives from both)."""
     part = part or current_part()
+    prefix = f"{where}{': ' + part if part else ''}"
+    if type(e) is ValueError:  # a layer's own message (e.g. weight shapes): keep it, add the file
+        return KerasFileError(f"{prefix}: {e}")
     kind = "nesting too deep" if isinstance(e, RecursionError) else (
         "out of memory" if isinstance(e, MemoryError) else type(e).__name__)
-    msg = f"{where}{': ' + part if part else ''}: cannot be read ({kind}: {e})"
+    msg = f"{prefix}: cannot be read ({kind}: {e})"
     if isinstance(e, TypeError):
         cls = _WRAPPED.setdefault(TypeError, type("KerasFileTypeError", (KerasFileError, TypeError), {}))
         return cls(msg)  # type: ignore[no-any-return]
@@ -264,6 +267,15 @@ def audit_hdf5(root: Any, where: str) -> None:
     refuse external, soft and user-defined links, groups reached twice (hard-link cycles or
     aliases), trees deeper than MAX_H5_DEPTH or larger than MAX_H5_OBJECTS, and datasets stored
     outside the file or through plugin filters."""
+    try:
+        _audit(root, where)
+    except (KeyError, RuntimeError, OSError, ValueError) as e:
+        if isinstance(e, KerasFileError):
+            raise
+        raise KerasFileError(f"{where}: the HDF5 tree is corrupt ({e})") from None
+
+
+def _audit(root: Any, where: str) -> None:
     from h5py import h5i, h5l, h5o
 
     def address(oid: Any) -> tuple[Any, int]:

@@ -8,7 +8,8 @@
 * the parameters a layer's config asks for, summed over a load, must fit the file's size
   (``Embedding(input_dim=2e8)`` in a 24 KB file is refused before anything is allocated).
 
-Errors are :class:`~keraslike_torch.guards.KerasFileError` naming the layer and the key.
+Errors are :class:`InvalidConfigError` (both a KerasFileError and an UnsupportedLayerError)
+naming the layer and the key.
 """
 
 from __future__ import annotations
@@ -18,7 +19,17 @@ from typing import Any
 
 from .guards import KerasFileError
 
-__all__ = ["check_layer_config", "estimated_params", "param_budget", "MAX_PARAMS_WITHOUT_FILE"]
+__all__ = ["UnsupportedLayerError", "InvalidConfigError", "check_layer_config", "estimated_params", "param_budget",
+           "MAX_PARAMS_WITHOUT_FILE"]
+
+class UnsupportedLayerError(ValueError):
+    """A Keras layer (or option) this project cannot convert."""
+
+
+class InvalidConfigError(KerasFileError, UnsupportedLayerError):
+    """A layer config value of the wrong type or out of range (a broken file, and an option that
+    cannot be converted)."""
+
 
 BOOL_KEYS = frozenset({
     "return_sequences", "return_state", "go_backwards", "stateful", "unroll", "time_major", "use_bias",
@@ -49,11 +60,11 @@ def check_layer_config(class_name: str, config: dict) -> dict:
     """A copy of ``config`` with bools normalized (0/1 -> False/True) and null bools, sizes and rates
     dropped (the default); a KerasFileError naming the layer and key for a value of the wrong type."""
     if not isinstance(config, dict):
-        raise KerasFileError(f"{class_name} layer: config is a {type(config).__name__}, expected an object")
+        raise InvalidConfigError(f"{class_name} layer: config is a {type(config).__name__}, expected an object")
     out = dict(config)
     for key, v in config.items():
         if not isinstance(key, str):
-            raise KerasFileError(f"{_label(class_name, config)}: config key {key!r} is not a string")
+            raise InvalidConfigError(f"{_label(class_name, config)}: config key {key!r} is not a string")
         if key in BOOL_KEYS | SIZE_KEYS | RATE_KEYS and v is None:
             del out[key]
         elif key in BOOL_KEYS:
@@ -62,20 +73,20 @@ def check_layer_config(class_name: str, config: dict) -> dict:
             if isinstance(v, int) and v in (0, 1):
                 out[key] = bool(v)
                 continue
-            raise KerasFileError(f"{_label(class_name, config)}: {key!r} must be true or false, got {v!r}")
+            raise InvalidConfigError(f"{_label(class_name, config)}: {key!r} must be true or false, got {v!r}")
         elif key in SIZE_KEYS:
             if not _is_int(v) or not 0 < v <= MAX_SIZE:
                 if key == "input_dim" and _is_int(v) and v == 0 and class_name != "Embedding":
                     continue  # Keras 1 recurrent/dense configs write input_dim 0 for "unknown"
-                raise KerasFileError(f"{_label(class_name, config)}: {key!r} must be a positive int, got {v!r}")
+                raise InvalidConfigError(f"{_label(class_name, config)}: {key!r} must be a positive int, got {v!r}")
             out[key] = int(v)
         elif key in RATE_KEYS:
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1:
-                raise KerasFileError(f"{_label(class_name, config)}: {key!r} must be a number in [0, 1], got {v!r}")
+                raise InvalidConfigError(f"{_label(class_name, config)}: {key!r} must be a number in [0, 1], got {v!r}")
         elif key in TUPLE_SIZE_KEYS and v is not None:
             items = v if isinstance(v, (list, tuple)) else [v]
             if not items or len(items) > 3 or not all(_is_int(d) and 0 < d <= MAX_SIZE for d in items):
-                raise KerasFileError(
+                raise InvalidConfigError(
                     f"{_label(class_name, config)}: {key!r} must be a positive int or a list of up to 3, got {v!r}"
                 )
     return out

@@ -23,6 +23,7 @@ from torch import nn
 
 from . import config_checks
 from .bidirectional import Bidirectional
+from .config_checks import InvalidConfigError, UnsupportedLayerError
 from .files import open_file_bytes
 from .guards import KerasFileError, reading
 from .recurrent import GRU, LSTM, RNN, SimpleRNN
@@ -30,6 +31,7 @@ from .recurrent import GRU, LSTM, RNN, SimpleRNN
 __all__ = [
     "ConvertContext",
     "UnsupportedLayerError",
+    "InvalidConfigError",
     "register",
     "convert_layer",
     "converter_names",
@@ -37,10 +39,6 @@ __all__ = [
     "config_dtype",
     "is_ignored_key",
 ]
-
-
-class UnsupportedLayerError(ValueError):
-    """A Keras layer (or option) this project cannot convert."""
 
 
 def _default_budget() -> int:

@@ -41,7 +41,7 @@ TUPLE_SIZE_KEYS = frozenset({"kernel_size", "strides", "dilation_rate", "pool_si
                              "subsample_length", "pool_length", "stride"})
 RATE_KEYS = frozenset({"dropout", "recurrent_dropout", "rate", "dropout_W", "dropout_U"})
 MAX_SIZE = 2**31  # a single dimension beyond this is corruption
-MAX_PARAMS_WITHOUT_FILE = 2**30  # configs read without a file (model_from_json): 4 GiB of float32
+MAX_PARAMS_WITHOUT_FILE = 2**32  # configs read without a file (model_from_json, from_keras): 16 GiB float32
 MIN_PARAM_BUDGET = 2**24  # any file may ask for 16M parameters (64 MB)
 
 _GATES = {"LSTM": 4, "GRU": 3, "SimpleRNN": 1, "LSTMV1": 4, "GRUV1": 3, "UnifiedLSTM": 4, "UnifiedGRU": 3,

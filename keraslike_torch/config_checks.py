@@ -93,12 +93,11 @@ def check_layer_config(class_name: str, config: dict) -> dict:
 
 
 def _input_size(config: dict) -> int:
-    shape = (config.get("build_config") or {}).get("input_shape") if isinstance(config.get("build_config"),
-                                                                                dict) else None
-    if isinstance(shape, list) and shape and _is_int(shape[-1]) and 0 < shape[-1] <= MAX_SIZE:
-        return int(shape[-1])
-    for key in ("input_dim", "input_size"):
-        v = config.get(key)
+    build = config.get("build_config")
+    shape = build.get("input_shape") if isinstance(build, dict) else None
+    candidates: list[Any] = [shape[-1]] if isinstance(shape, list) and shape else []
+    candidates += [config.get("input_dim"), config.get("input_size")]
+    for v in candidates:
         if _is_int(v) and 0 < v <= MAX_SIZE:
             return int(v)
     return 1
@@ -107,7 +106,7 @@ def _input_size(config: dict) -> int:
 def estimated_params(class_name: str, config: dict) -> int:
     """A lower bound of the parameters the layer's config makes us allocate (0 when unknown)."""
     def size(key: str) -> int:
-        v = config.get(key)
+        v: Any = config.get(key)
         return int(v) if _is_int(v) and v > 0 else 0
 
     units = size("units") or size("output_dim")

@@ -72,6 +72,13 @@ def reading(part: str) -> Iterator[None]:
     token = _PART.set(part)
     try:
         yield
+    except Exception as e:
+        if not hasattr(e, "_keraslike_part"):
+            try:
+                e._keraslike_part = part  # type: ignore[attr-defined]  # innermost part, for wrap_foreign
+            except AttributeError:  # pragma: no cover
+                pass
+        raise
     finally:
         _PART.reset(token)
 
@@ -86,7 +93,7 @@ _WRAPPED: dict[type, type] = {}
 def wrap_foreign(e: BaseException, where: str, part: str | None = None) -> KerasFileError:
     """A :class:`KerasFileError` for a foreign exception ``e`` raised while reading ``where``.
     A TypeError stays a TypeError too (its class derives from both)."""
-    part = part or current_part()
+    part = part or getattr(e, "_keraslike_part", None) or current_part()
     prefix = f"{where}{': ' + part if part else ''}"
     if type(e) is ValueError:  # a layer's own message (e.g. weight shapes): keep it, add the file
         return KerasFileError(f"{prefix}: {e}")
@@ -326,9 +333,21 @@ def _audit(root: Any, where: str) -> None:
                 _check_dcpl(oid, f"dataset {sub!r} of {where}")
 
 
+_H5_ERRORS = (KeyError, RuntimeError, OSError, ValueError, OverflowError, TypeError)
+
+
 def read_attr(obj: Any, name: str, where: str) -> Any:
     """Attribute ``name`` of an h5py object (None when absent), decoded to str / list / number.
     Its datatype class, rank and size are checked with the low-level API before it is read."""
+    try:
+        return _read_attr(obj, name, where)
+    except _H5_ERRORS as e:
+        if isinstance(e, KerasFileError):
+            raise
+        raise KerasFileError(f"attribute {name!r} of {where} cannot be read: {e} (corrupt file)") from None
+
+
+def _read_attr(obj: Any, name: str, where: str) -> Any:
     from h5py import h5a, h5s, h5t
 
     key = name.encode()
@@ -377,6 +396,15 @@ def read_dataset(ds: Any, where: str, file_size: int | None = None,
     """A numeric dataset as an array. Before allocating, its layout, filters and datatype are
     checked and its declared shape must be backed by storage written in the file (allowing for
     compression): a 19 KB file cannot declare a 3.6 GB array."""
+    try:
+        return _read_dataset(ds, where, file_size, max_bytes)
+    except _H5_ERRORS as e:
+        if isinstance(e, KerasFileError):
+            raise
+        raise KerasFileError(f"cannot read {where}: {e} (truncated or corrupt file?)") from None
+
+
+def _read_dataset(ds: Any, where: str, file_size: int | None, max_bytes: int) -> np.ndarray:
     import h5py
     from h5py import h5t
 
@@ -409,10 +437,7 @@ def read_dataset(ds: Any, where: str, file_size: int | None = None,
             raise KerasFileError(
                 f"{where} claims {storage} bytes of storage in a {file_size}-byte file (truncated or corrupt)"
             )
-    try:
-        out = np.empty(shape, dtype=dtype)
-        if out.size:
-            ds.read_direct(out)
-        return out
-    except (OSError, RuntimeError, ValueError, TypeError) as e:
-        raise KerasFileError(f"cannot read {where}: {e} (truncated or corrupt file?)") from None
+    out = np.empty(shape, dtype=dtype)
+    if out.size:
+        ds.read_direct(out)
+    return out

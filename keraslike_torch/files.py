@@ -328,7 +328,7 @@ def _open(path: str | os.PathLike, kind: str, where: str, max_bytes: int) -> Ite
         guards.check_global_heaps(raw, inner)
         try:
             h5 = h5py.File(io.BytesIO(raw), "r")
-        except (OSError, ValueError, RuntimeError) as e:
+        except guards.H5_ERRORS as e:
             raise KerasFileError(f"{inner} is corrupt: {e}") from None
         with h5:
             guards.audit_hdf5(h5, inner)
@@ -340,7 +340,7 @@ def _open(path: str | os.PathLike, kind: str, where: str, max_bytes: int) -> Ite
     _check_heaps_of(path, size, where)
     try:
         h5 = h5py.File(path, "r")
-    except (OSError, ValueError, RuntimeError) as e:
+    except guards.H5_ERRORS as e:
         raise KerasFileError(f"{where} is a corrupt or truncated HDF5 file: {e}") from None
     with h5:
         guards.audit_hdf5(h5, where)

@@ -333,7 +333,7 @@ def _audit(root: Any, where: str) -> None:
                 _check_dcpl(oid, f"dataset {sub!r} of {where}")
 
 
-_H5_ERRORS = (KeyError, RuntimeError, OSError, ValueError, OverflowError, TypeError)
+H5_ERRORS = (KeyError, RuntimeError, OSError, ValueError, OverflowError, TypeError)
 
 
 def read_attr(obj: Any, name: str, where: str) -> Any:
@@ -341,7 +341,7 @@ def read_attr(obj: Any, name: str, where: str) -> Any:
     Its datatype class, rank and size are checked with the low-level API before it is read."""
     try:
         return _read_attr(obj, name, where)
-    except _H5_ERRORS as e:
+    except H5_ERRORS as e:
         if isinstance(e, KerasFileError):
             raise
         raise KerasFileError(f"attribute {name!r} of {where} cannot be read: {e} (corrupt file)") from None
@@ -398,7 +398,7 @@ def read_dataset(ds: Any, where: str, file_size: int | None = None,
     compression): a 19 KB file cannot declare a 3.6 GB array."""
     try:
         return _read_dataset(ds, where, file_size, max_bytes)
-    except _H5_ERRORS as e:
+    except H5_ERRORS as e:
         if isinstance(e, KerasFileError):
             raise
         raise KerasFileError(f"cannot read {where}: {e} (truncated or corrupt file?)") from None

@@ -73,6 +73,51 @@ def run_cases(cases: list[dict], workdir: Path, timeout: float = 30.0, limit: in
     return [results[c["id"]] for c in cases]
 
 
+def make_bases(d: Path, keras3: Any, tfk: Any) -> dict:
+    """Four files of one model (LSTM -> GRU -> Dense) in both Keras generations, with references:
+    Keras 3 .keras and .weights.h5, tf-keras .h5 and weights-only .h5."""
+    import torch
+
+    import keraslike_torch as kt
+
+    x = np.random.default_rng(0).standard_normal((2, 5, 3)).astype("float32")
+    out = {}
+    for gen, K in (("k3", keras3), ("tfk", tfk)):
+        K.utils.set_random_seed(1)  # the same base files, hence the same mutants, every run
+        layers = [K.layers.LSTM(4, return_sequences=True, name="lstm"), K.layers.GRU(3, name="gru"),
+                  K.layers.Dense(2, name="dense")]
+        first = K.Input((5, 3)) if gen == "k3" else K.layers.InputLayer((5, 3))
+        m = K.Sequential([first, *layers])
+        y = np.asarray(m(x))
+        ref = d / f"{gen}_ref.npz"
+        weights = m.get_weights()
+        np.savez(ref, x=x, y=y, nw=len(weights), **{f"w{i}": w for i, w in enumerate(weights)})
+        arch = d / f"{gen}_arch.json"
+        arch.write_text(m.to_json())
+        if gen == "k3":
+            m.save(d / "k3.keras")
+            m.save_weights(d / "k3.weights.h5")
+            out["k3_keras"] = {"path": d / "k3.keras", "mode": "model", "arch": None, "ref": ref}
+            out["k3_weights"] = {"path": d / "k3.weights.h5", "mode": "weights", "arch": arch, "ref": ref}
+        else:
+            m.save(d / "tfk.h5")
+            m.save_weights(d / "tfk_w.h5")
+            out["tfk_h5"] = {"path": d / "tfk.h5", "mode": "model", "arch": None, "ref": ref}
+            out["tfk_weights"] = {"path": d / "tfk_w.h5", "mode": "weights", "arch": arch, "ref": ref}
+    # the unmutated loads match Keras: the reference every mutant is compared against
+    for name, b in out.items():
+        ref = np.load(b["ref"])
+        if b["mode"] == "model":
+            model = kt.load_model(b["path"])
+        else:
+            model = kt.model_from_json(Path(b["arch"]).read_text())
+            kt.load_weights(model, b["path"])
+        with torch.no_grad():
+            np.testing.assert_allclose(model(torch.as_tensor(ref["x"])).numpy(), ref["y"], rtol=1e-5, atol=1e-6,
+                                       err_msg=name)
+    return out
+
+
 # ---- mutators ------------------------------------------------------------------------------------
 
 

@@ -21,12 +21,17 @@ from typing import Any
 import torch
 from torch import nn
 
+from . import config_checks
 from .bidirectional import Bidirectional
+from .config_checks import InvalidConfigError, UnsupportedLayerError
+from .files import open_file_bytes
+from .guards import KerasFileError, reading
 from .recurrent import GRU, LSTM, RNN, SimpleRNN
 
 __all__ = [
     "ConvertContext",
     "UnsupportedLayerError",
+    "InvalidConfigError",
     "register",
     "convert_layer",
     "converter_names",
@@ -36,18 +41,22 @@ __all__ = [
 ]
 
 
-class UnsupportedLayerError(ValueError):
-    """A Keras layer (or option) this project cannot convert."""
+def _default_budget() -> int:
+    return config_checks.param_budget(open_file_bytes())
 
 
 @dataclass
 class ConvertContext:
     """What converters need beyond the config: the Keras generation that wrote it (1, 2 or 3),
-    user replacements for custom classes, and the dtype to build in (None: the config's)."""
+    user replacements for custom classes, the dtype to build in (None: the config's), and how many
+    parameters the configs may ask for in all (by default derived from the size of the file being
+    loaded, see :func:`keraslike_torch.config_checks.param_budget`)."""
 
     keras_version: int = 3
     custom_objects: dict[str, Any] = field(default_factory=dict)
     dtype: torch.dtype | None = None
+    param_budget: int = field(default_factory=_default_budget)
+    params_requested: int = 0
 
 
 Converter = Callable[[dict, ConvertContext], nn.Module]
@@ -96,13 +105,29 @@ def convert_layer(class_name: str, config: dict, ctx: ConvertContext | None = No
             f"pass custom_objects={{{class_name!r}: <torch module or factory>}} to replace it. "
             f"Supported classes: {', '.join(converter_names())}"
         )
-    module = fn(config, ctx)
+    config = config_checks.check_layer_config(class_name, config)
+    _charge(class_name, config, ctx)
+    with reading(f"layer {str(config.get('name', '?'))!r} ({class_name})"):
+        module = fn(config, ctx)
     if getattr(module, "name", None) is None:
         try:
             module.name = config.get("name")  # type: ignore[assignment]
         except AttributeError:  # pragma: no cover
             pass
     return module
+
+
+def _charge(class_name: str, config: dict, ctx: ConvertContext) -> None:
+    """Count the layer's parameters against ``ctx.param_budget`` before anything is allocated."""
+    params = config_checks.estimated_params(class_name, config)
+    ctx.params_requested += params
+    if ctx.params_requested > ctx.param_budget:
+        keys = ", ".join(f"{k}={config[k]!r}" for k in sorted(config_checks.SIZE_KEYS | {"kernel_size"}) if k in config)
+        raise KerasFileError(
+            f"{class_name} layer {str(config.get('name', '?'))!r}: {keys} ask for {params} parameters "
+            f"({ctx.params_requested} in the model so far), more than the file can hold (limit "
+            f"{ctx.param_budget}): refusing before allocating"
+        )
 
 
 _DTYPES = {

@@ -14,6 +14,7 @@ Only JSON, HDF5 attributes and numeric datasets are read: no pickle, no marshal,
 
 from __future__ import annotations
 
+import contextvars
 import io
 import json
 import os
@@ -24,6 +25,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from . import guards
+from .guards import KerasFileError, read_attr
 
 __all__ = [
     "KerasFileError",
@@ -37,11 +41,15 @@ __all__ = [
 
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 _ZIP_MAGIC = b"PK\x03\x04"
-_MAX_MEMBER_BYTES = 64 * 2**30  # refuse zip members that claim more than 64 GiB (zip bombs)
+
+# The size of the weights being read (bytes), while a file is open: converters bound the sizes a
+# config may ask for by it (see ConvertContext.param_budget).
+_FILE_BYTES: contextvars.ContextVar[int | None] = contextvars.ContextVar("keraslike_torch_file_bytes", default=None)
 
 
-class KerasFileError(ValueError):
-    """A file that is not a readable Keras file: unknown format, corrupt, truncated or inconsistent."""
+def open_file_bytes() -> int | None:
+    """Bytes of weights in the Keras file being loaded right now (None outside a load)."""
+    return _FILE_BYTES.get()
 
 
 def keras_generation_of_version(version: str | None) -> int:
@@ -76,61 +84,42 @@ def _name(path: Any) -> str:
 
 
 def _read_head(path: str | os.PathLike) -> bytes:
+    guards.check_regular_file(path)  # before open(): a FIFO would block forever
     try:
         with open(path, "rb") as f:
             return f.read(4096)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"no such Keras file: {os.fspath(path)!r}") from None
-    except IsADirectoryError:
-        raise KerasFileError(
-            f"{os.fspath(path)!r} is a directory (a TensorFlow SavedModel?); only .keras, .h5 and "
-            "JSON files can be read"
-        ) from None
+    except OSError as e:
+        raise KerasFileError(f"cannot read {os.fspath(path)!r}: {e}") from None
 
 
-def _decode(v: Any) -> Any:
-    if isinstance(v, np.ndarray) and v.size == 0:
-        return []
-    if isinstance(v, bytes):
-        return v.decode("utf-8")
-    if isinstance(v, np.ndarray) and v.dtype.kind in "SOU":
-        return [_decode(x) for x in v.tolist()]
-    if isinstance(v, np.generic):
-        return v.item()
-    return v
-
-
-def _chunked_attr(group: Any, name: str) -> list[str] | None:
+def _chunked_attr(group: Any, name: str, where: str) -> list[str] | None:
     """Keras splits long attribute lists into ``name0``, ``name1``, ..."""
-    if name in group.attrs:
-        value = _decode(group.attrs[name])
+    value = read_attr(group, name, where)
+    if value is not None:
         return [str(x) for x in (value if isinstance(value, list) else [value])]
-    if f"{name}0" not in group.attrs:
-        return None
-    out: list[str] = []
+    out: list[str] | None = None
     i = 0
-    while f"{name}{i}" in group.attrs:
-        value = _decode(group.attrs[f"{name}{i}"])
+    while (value := read_attr(group, f"{name}{i}", where)) is not None:
+        out = out or []
         out.extend(str(x) for x in (value if isinstance(value, list) else [value]))
         i += 1
     return out
 
 
-def _dataset_array(ds: Any, where: str) -> np.ndarray:
+def _get(group: Any, name: str, what: str, where: str) -> Any:
+    """``group[name]`` (the tree was audited at open: no links out of the file, no cycles)."""
+    try:
+        return group[name]
+    except (KeyError, ValueError, OSError, RuntimeError, TypeError):
+        raise KerasFileError(f"{where} has no {what}") from None
+
+
+def _group(obj: Any, what: str) -> Any:
     import h5py
 
-    if not isinstance(ds, h5py.Dataset):
-        raise KerasFileError(f"{where} is not an array")
-    dtype = ds.dtype
-    if dtype.kind not in "fiub":
-        raise KerasFileError(f"{where} holds {dtype} data, not numbers")
-    try:
-        out = np.empty(ds.shape, dtype=dtype)
-        if out.size:
-            ds.read_direct(out)
-        return out
-    except OSError as e:
-        raise KerasFileError(f"cannot read {where}: {e} (truncated or corrupt file?)") from None
+    if not isinstance(obj, h5py.Group):
+        raise KerasFileError(f"{what} is an HDF5 {type(obj).__name__}, expected a group")
+    return obj
 
 
 @dataclass
@@ -142,27 +131,25 @@ class LegacyWeights:
     keras_version: str | None
     backend: str | None
     _names: dict[str, list[str]] = field(default_factory=dict, repr=False)
+    where: str = "the file"
+    file_size: int | None = None
 
     def _layer_group(self, layer: str) -> Any:
-        try:
-            return self.group[layer]
-        except KeyError:
-            raise KerasFileError(f"the file lists layer {layer!r} but has no group for it") from None
+        g = _get(self.group, layer, f"group for layer {layer!r} (listed in layer_names)", self.where)
+        return _group(g, f"layer {layer!r} of {self.where}")
 
     def weight_names(self, layer: str) -> list[str]:
         if layer not in self._names:
-            self._names[layer] = _chunked_attr(self._layer_group(layer), "weight_names") or []
+            self._names[layer] = _chunked_attr(self._layer_group(layer), "weight_names",
+                                               f"layer {layer!r} of {self.where}") or []
         return self._names[layer]
 
     def arrays(self, layer: str) -> list[np.ndarray]:
         g = self._layer_group(layer)
         out = []
         for n in self.weight_names(layer):
-            try:
-                ds = g[n]
-            except KeyError:
-                raise KerasFileError(f"weight {n!r} of layer {layer!r} is missing from the file") from None
-            out.append(_dataset_array(ds, f"weight {n!r} of layer {layer!r}"))
+            ds = _get(g, n, f"weight {n!r} of layer {layer!r} (listed in weight_names)", self.where)
+            out.append(guards.read_dataset(ds, f"weight {n!r} of layer {layer!r} in {self.where}", self.file_size))
         return out
 
     def layers_with_weights(self) -> list[str]:
@@ -174,29 +161,42 @@ class Keras3Weights:
     """Weights of a Keras 3 file (``model.weights.h5`` or ``.weights.h5``): a group tree."""
 
     root: Any
+    where: str = "the weights file"
+    file_size: int | None = None
+
+    def _at(self, path: str) -> Any:
+        return _get(self.root, path, f"group {path!r}", self.where) if path else self.root
 
     def has(self, path: str) -> bool:
-        return path in self.root if path else True
+        if not path:
+            return True
+        try:
+            return path in self.root
+        except (ValueError, OSError, RuntimeError, TypeError):
+            return False
 
     def vars(self, path: str) -> list[np.ndarray]:
         """The arrays ``<path>/vars/0..n-1`` (empty when the group has none)."""
         key = f"{path}/vars" if path else "vars"
-        if key not in self.root:
+        if not self.has(key):
             return []
-        g = self.root[key]
+        g = _group(self._at(key), f"{key!r} of {self.where}")
         names = sorted(g.keys(), key=lambda k: int(k) if k.isdigit() else 1 << 30)
-        return [_dataset_array(g[n], f"{key}/{n}") for n in names]
+        return [guards.read_dataset(_get(g, n, f"{key}/{n}", self.where), f"{key}/{n} of {self.where}",
+                                    self.file_size) for n in names]
 
     def name_at(self, path: str) -> str | None:
         key = f"{path}/vars" if path else "vars"
-        if key in self.root:
-            name = _decode(self.root[key].attrs.get("name"))
+        if self.has(key):
+            name = read_attr(self._at(key), "name", f"{key!r} of {self.where}")
             return str(name) if name is not None else None
         return None
 
     def children(self, path: str) -> list[str]:
-        g = self.root[path] if path else self.root
-        return [k for k in g.keys() if k != "vars"]
+        import h5py
+
+        g = self._at(path)
+        return [k for k in g.keys() if k != "vars"] if isinstance(g, h5py.Group) else []
 
 
 @dataclass
@@ -232,88 +232,144 @@ def _generation_of_config(config: dict) -> int:
     return 2
 
 
-def _json(text: bytes | str, what: str) -> Any:
-    try:
-        return json.loads(text)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise KerasFileError(f"{what} is not valid JSON: {e}") from None
+def _json(text: Any, what: str) -> Any:
+    if not isinstance(text, (bytes, str)):
+        raise KerasFileError(f"{what} is a {type(text).__name__}, expected JSON text")
+    return guards.parse_json(text, what)
+
+
+def _json_object(text: Any, what: str) -> dict:
+    value = _json(text, what)
+    if not isinstance(value, dict):
+        raise KerasFileError(f"{what} is JSON {type(value).__name__}, expected an object (a Keras model config)")
+    return value
 
 
 @contextmanager
-def open_keras_file(path: str | os.PathLike) -> Iterator[KerasFile]:
-    """Open any Keras file for reading (HDF5 handles stay open inside the ``with`` block)."""
+def open_keras_file(path: str | os.PathLike, max_bytes: int | None = None) -> Iterator[KerasFile]:
+    """Open any Keras file for reading (HDF5 handles stay open inside the ``with`` block).
+
+    Untrusted files are safe to open: nothing outside the file is read (HDF5 external storage,
+    external/soft links and virtual datasets are refused), zip members are capped at ``max_bytes``
+    (default :data:`keraslike_torch.guards.DEFAULT_MAX_BYTES`) and by compression ratio, JSON and
+    group trees are depth-limited, and any foreign exception raised while the file is open (also
+    inside the ``with`` block) becomes a :class:`KerasFileError` naming the file and the part.
+    """
+    if max_bytes is None:
+        max_bytes = guards.DEFAULT_MAX_BYTES
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes <= 0:
+        raise ValueError(f"max_bytes must be a positive int, got {max_bytes!r}")
+    where = _name(path)
+    kind = detect_format(path)  # checks the path is a regular file first
+    try:
+        with _open(path, kind, where, max_bytes) as kf:
+            token = _FILE_BYTES.set(kf.extra.get("weights_bytes"))
+            try:
+                yield kf
+            finally:
+                _FILE_BYTES.reset(token)
+    except Exception as e:
+        if _ours(e):
+            if where not in str(e) and len(e.args) == 1 and isinstance(e.args[0], str):
+                e.args = (f"{where}: {e.args[0]}",)  # name the file in our own errors too
+            raise
+        raise guards.wrap_foreign(e, where) from e
+
+
+def _ours(e: BaseException) -> bool:
+    """Our own clear errors (KerasFileError, UnsupportedLayerError, ...) pass unchanged."""
+    return isinstance(e, ValueError) and type(e) is not ValueError and type(e).__module__.startswith(
+        "keraslike_torch")
+
+
+def _check_heaps_of(path: str | os.PathLike, size: int, where: str) -> None:
+    import mmap
+
+    if size == 0:
+        return
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+        guards.check_global_heaps(mm, where)
+
+
+@contextmanager
+def _open(path: str | os.PathLike, kind: str, where: str, max_bytes: int) -> Iterator[KerasFile]:
     import h5py
 
-    kind = detect_format(path)
     if kind == "json":
+        size = guards.check_regular_file(path)
+        if size > guards.MAX_JSON_BYTES:
+            raise KerasFileError(f"{where} is {size} bytes of JSON; refusing more than {guards.MAX_JSON_BYTES}")
         with open(path, "rb") as f:
-            config = _json(f.read(), _name(path))
-        if not isinstance(config, dict):
-            raise KerasFileError(f"{_name(path)} is JSON but not a Keras model config")
+            config = _json_object(f.read(guards.MAX_JSON_BYTES + 1), where)
         yield KerasFile("json", config=config, keras_version=config.get("keras_version"))
         return
     if kind == "keras_zip":
         try:
             archive = zipfile.ZipFile(path)
-        except zipfile.BadZipFile as e:
-            raise KerasFileError(f"{_name(path)} is a corrupt or truncated .keras zip: {e}") from None
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as e:
+            raise KerasFileError(f"{where} is a corrupt or truncated .keras zip: {e}") from None
         with archive:
             members = set(archive.namelist())
             if "config.json" not in members:
-                raise KerasFileError(f"{_name(path)} is a zip without config.json: not a Keras 3 model file")
-            config = _json(_zip_read(archive, "config.json"), "config.json")
-            meta = _json(_zip_read(archive, "metadata.json"), "metadata.json") if "metadata.json" in members else {}
-            weights_name = next((n for n in ("model.weights.h5",) if n in members), None)
-            if weights_name is None:
+                raise KerasFileError(f"{where} is a zip without config.json: not a Keras 3 model file")
+            with guards.reading("config.json"):
+                config = _json_object(guards.zip_read(archive, "config.json", where, max_bytes),
+                                      f"config.json in {where}")
+            meta: Any = {}
+            if "metadata.json" in members:
+                meta = _json_object(guards.zip_read(archive, "metadata.json", where, max_bytes),
+                                    f"metadata.json in {where}")
+            if "model.weights.h5" not in members:
                 if "model.weights.npz" in members:
-                    raise KerasFileError(f"{_name(path)} stores weights as npz; only h5 weights are supported")
-                raise KerasFileError(f"{_name(path)} has no model.weights.h5")
-            data = io.BytesIO(_zip_read(archive, weights_name))
+                    raise KerasFileError(f"{where} stores weights as npz; only h5 weights are supported")
+                raise KerasFileError(f"{where} has no model.weights.h5")
+            raw = guards.zip_read(archive, "model.weights.h5", where, max_bytes)
+        inner = f"model.weights.h5 in {where}"
+        guards.check_global_heaps(raw, inner)
         try:
-            h5 = h5py.File(data, "r")
-        except OSError as e:
-            raise KerasFileError(f"model.weights.h5 inside {_name(path)} is corrupt: {e}") from None
+            h5 = h5py.File(io.BytesIO(raw), "r")
+        except guards.H5_ERRORS as e:
+            raise KerasFileError(f"{inner} is corrupt: {e}") from None
         with h5:
-            yield KerasFile("keras_zip", config=config, keras_version=meta.get("keras_version"),
-                            weights=Keras3Weights(h5))
+            guards.audit_hdf5(h5, inner)
+            version = meta.get("keras_version")
+            yield KerasFile("keras_zip", config=config, keras_version=None if version is None else str(version),
+                            weights=Keras3Weights(h5, inner, len(raw)), extra={"weights_bytes": len(raw)})
         return
+    size = guards.check_regular_file(path)
+    _check_heaps_of(path, size, where)
     try:
         h5 = h5py.File(path, "r")
-    except OSError as e:
-        raise KerasFileError(f"{_name(path)} is a corrupt or truncated HDF5 file: {e}") from None
+    except guards.H5_ERRORS as e:
+        raise KerasFileError(f"{where} is a corrupt or truncated HDF5 file: {e}") from None
     with h5:
-        wanted = ("keras_version", "backend", "model_config")
-        attrs = {k: _decode(v) for k, v in h5.attrs.items() if k in wanted}
-        version = attrs.get("keras_version")
-        backend = attrs.get("backend")
-        if "model_config" in attrs:
-            config = _json(attrs["model_config"], f"model_config of {_name(path)}")
-            group = h5["model_weights"] if "model_weights" in h5 else h5
-            names = _chunked_attr(group, "layer_names")
+        guards.audit_hdf5(h5, where)
+        extra = {"weights_bytes": size}
+        version = read_attr(h5, "keras_version", where)
+        backend = read_attr(h5, "backend", where)
+        version = None if version is None else str(version)
+        model_config = read_attr(h5, "model_config", where)
+        if model_config is not None:
+            config = _json_object(model_config, f"model_config of {where}")
+            group = _get(h5, "model_weights", "model_weights group", where) if "model_weights" in h5 else h5
+            group = _group(group, f"model_weights of {where}")
+            names = _chunked_attr(group, "layer_names", f"model_weights of {where}")
             if names is None:
-                raise KerasFileError(f"{_name(path)} has a model_config but no layer_names for its weights")
+                raise KerasFileError(f"{where} has a model_config but no layer_names for its weights")
             yield KerasFile("legacy_model", config=config, keras_version=version, backend=backend,
-                            weights=LegacyWeights(group, names, version, backend))
+                            weights=LegacyWeights(group, names, version, backend, where=where, file_size=size),
+                            extra=extra)
             return
-        names = _chunked_attr(h5, "layer_names")
+        names = _chunked_attr(h5, "layer_names", where)
         if names is not None:
             yield KerasFile("legacy_weights", keras_version=version, backend=backend,
-                            weights=LegacyWeights(h5, names, version, backend))
+                            weights=LegacyWeights(h5, names, version, backend, where=where, file_size=size),
+                            extra=extra)
             return
         if "layers" in h5 or "vars" in h5:
-            yield KerasFile("keras3_weights", weights=Keras3Weights(h5))
+            yield KerasFile("keras3_weights", weights=Keras3Weights(h5, where, size), extra=extra)
             return
         raise KerasFileError(
-            f"{_name(path)} is an HDF5 file but not a Keras one (no model_config, layer_names or "
+            f"{where} is an HDF5 file but not a Keras one (no model_config, layer_names or "
             "Keras 3 weight tree)"
         )
-
-
-def _zip_read(archive: zipfile.ZipFile, name: str) -> bytes:
-    info = archive.getinfo(name)
-    if info.file_size > _MAX_MEMBER_BYTES:
-        raise KerasFileError(f"{name} claims {info.file_size} bytes: refusing (zip bomb?)")
-    try:
-        return archive.read(name)
-    except (zipfile.BadZipFile, EOFError, OSError) as e:
-        raise KerasFileError(f"cannot read {name} from the .keras zip: {e} (truncated or corrupt?)") from None

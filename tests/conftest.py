@@ -19,6 +19,8 @@ SHARED_MODELS = Path(__file__).resolve().parents[2] / "shared" / "models"
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--run-slow", action="store_true", help="run the large parity sweeps")
+    parser.addoption("--run-fuzz", action="store_true",
+                     help="run the long hostile-file fuzz campaign (tests/test_hostile_files.py)")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -13,7 +13,6 @@ Entry points: :func:`load_model`, :func:`model_from_json`, :func:`model_from_con
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Sequence
@@ -401,6 +400,12 @@ def _layer_entries(config: dict) -> list[dict]:
     layers = cfg if isinstance(cfg, list) else cfg.get("layers")
     if not isinstance(layers, list):
         raise KerasFileError(f"model config {config.get('class_name')!r} has no layer list")
+    for i, entry in enumerate(layers):
+        if not isinstance(entry, dict) or not isinstance(entry.get("config", {}), (dict, list)):
+            raise KerasFileError(
+                f"model config {config.get('class_name')!r}: layer entry {i} must be an object with a "
+                f"'config' object, got {type(entry).__name__}"
+            )
     return layers
 
 
@@ -576,6 +581,7 @@ def _build_functional(config: dict, ctx: ConvertContext) -> KerasModel:
     missing = [r.layer for r in inputs if r.layer not in specs_by_name]
     if missing:
         raise KerasFileError(f"model {name!r}: input layers {missing} are not InputLayers of the config")
+    _check_references(name, layers, specs_by_name, pending, outputs)
     nodes = _toposort(pending, {r for r in inputs}, name)
     specs = [specs_by_name[r.layer] for r in inputs]
     for spec, ref in zip(specs, inputs):  # inputs feeding an Embedding carry token ids
@@ -585,6 +591,29 @@ def _build_functional(config: dict, ctx: ConvertContext) -> KerasModel:
                 spec.vocabulary = getattr(mod, "input_dim", None)
     class_name = str(config.get("class_name", "Functional"))
     return KerasModel(name, class_name, layers, nodes, list(inputs), outputs, specs)
+
+
+def _check_references(model: str, layers: dict[str, nn.Module], inputs: dict[str, InputSpec],
+                      nodes: list[GraphNode], outputs: Any) -> None:
+    """Every tensor a node or the model's outputs name comes from a layer of the config, and the
+    model has outputs: a graph that would fail (or return nothing) at its first call fails here."""
+    flat_outputs = [r for r in _flatten(outputs) if _is_ref(r)]
+    if not flat_outputs:
+        raise KerasFileError(f"model {model!r}: the config names no output tensors (output_layers)")
+    known = set(layers) | set(inputs)
+    for node in nodes:
+        for r in _flatten([node.args, list(node.kwargs.values())]):
+            if _is_ref(r) and r.layer not in known:
+                raise KerasFileError(
+                    f"model {model!r}: layer {node.layer!r} takes a tensor of layer {r.layer!r}, "
+                    "which is not in the config"
+                )
+    calls = {(n.layer, n.index) for n in nodes} | {(k, 0) for k in inputs}
+    for r in flat_outputs:
+        if r.layer not in known or (r.layer, r.node) not in calls:
+            raise KerasFileError(
+                f"model {model!r}: output {r.layer!r} (call {r.node}) is not produced by any layer of the config"
+            )
 
 
 def _skips_first_node(entry: dict) -> bool:
@@ -648,11 +677,20 @@ def model_from_json(text: str, custom_objects: dict | None = None) -> KerasModel
     >>> type(m.layer("layer_0")).__name__
     'LSTM'
     """
+    from . import guards
+    from .files import _ours
+
+    if not isinstance(text, (str, bytes)):
+        raise TypeError(f"model_from_json takes the JSON text (str), got {type(text).__name__}")
+    config = guards.parse_json(text, "architecture JSON")  # size and nesting depth bounded
+    if not isinstance(config, dict):
+        raise KerasFileError(f"architecture JSON must be an object, got {type(config).__name__}")
     try:
-        config = json.loads(text)
-    except ValueError as e:
-        raise KerasFileError(f"architecture JSON does not parse: {e}") from None
-    model = model_from_config(config, custom_objects)
+        model = model_from_config(config, custom_objects)
+    except Exception as e:
+        if _ours(e):
+            raise
+        raise guards.wrap_foreign(e, "architecture JSON") from e
     if all(d is not None for spec in model.input_specs for d in spec.shape[2:]) and all(
             len(spec.shape) > 1 for spec in model.input_specs):
         model.build()
@@ -746,14 +784,16 @@ def _keras_class_of(module: nn.Module) -> str:
         or type(module).__name__
 
 
-def load_weights(module: nn.Module, path: str | os.PathLike, by_name: bool = False) -> nn.Module:
+def load_weights(module: nn.Module, path: str | os.PathLike, by_name: bool = False,
+                 max_bytes: int | None = None) -> nn.Module:
     """Load a weights file (legacy weights-only or full-model ``.h5``, Keras 3 ``.weights.h5`` or
     ``.keras``) into a module built from the same architecture, by layer order as Keras does or by
-    layer name. Atomic: on any error the module keeps its weights."""
+    layer name. Atomic: on any error the module keeps its weights. ``max_bytes`` caps what a zip
+    member may inflate to (default :data:`keraslike_torch.guards.DEFAULT_MAX_BYTES`)."""
     if not isinstance(module, KerasModel):
         if not hasattr(module, "set_keras_weights"):
             raise TypeError(f"load_weights needs a keraslike_torch model or layer, got {type(module).__name__}")
-        arrays = read_weights(path)
+        arrays = read_weights(path, max_bytes=max_bytes)
         name = getattr(module, "name", None)
         if by_name:
             if name not in arrays:
@@ -768,7 +808,7 @@ def load_weights(module: nn.Module, path: str | os.PathLike, by_name: bool = Fal
             )
         _assign_atomically([(module, to_keras_layout(module, chosen, 2, repr(name)))])
         return module
-    with open_keras_file(path) as kf:
+    with open_keras_file(path, max_bytes) as kf:
         plan = _plan_for(module, kf, by_name)
         _assign_atomically(plan)
     return module
@@ -838,7 +878,7 @@ def _keras3_group_arrays(store: Keras3Weights, path: str) -> list[np.ndarray]:
     return arrays
 
 
-def read_weights(path: str | os.PathLike) -> dict[str, list[np.ndarray]]:
+def read_weights(path: str | os.PathLike, max_bytes: int | None = None) -> dict[str, list[np.ndarray]]:
     """Each layer's arrays from a weights file, by layer name, in the order Keras's
     ``layer.get_weights()`` lists them, as the file stores them (legacy files: in ``weight_names``
     order, layouts such as CuDNN's unconverted; Keras 3 files: by the layer names Keras 3.x
@@ -846,8 +886,9 @@ def read_weights(path: str | os.PathLike) -> dict[str, list[np.ndarray]]:
 
     Pass them to a module's ``set_keras_weights`` through
     :func:`keraslike_torch.layouts.to_keras_layout` (which converts CuDNN and Keras 1 layouts).
+    ``max_bytes`` as for :func:`load_model`.
     """
-    with open_keras_file(path) as kf:
+    with open_keras_file(path, max_bytes) as kf:
         if isinstance(kf.weights, LegacyWeights):
             return {n: kf.weights.arrays(n) for n in kf.weights.layer_names if kf.weights.weight_names(n)}
         if isinstance(kf.weights, Keras3Weights):
@@ -861,16 +902,19 @@ def read_weights(path: str | os.PathLike) -> dict[str, list[np.ndarray]]:
         raise KerasFileError(f"{os.fspath(path)!r} holds no weights")
 
 
-def load_model(path: str | os.PathLike, custom_objects: dict | None = None) -> KerasModel:
+def load_model(path: str | os.PathLike, custom_objects: dict | None = None,
+               max_bytes: int | None = None) -> KerasModel:
     """Load a whole Keras model file without TensorFlow: Keras 3 ``.keras`` zips and legacy HDF5
     from Keras 1.x/2.x, tf.keras and Keras 3's legacy writer. The format is read from the bytes.
     ``custom_objects`` maps a Keras class name (or layer name) to a torch module replacing it.
     The model is returned in eval mode, as Keras's ``predict`` runs it (``.train()`` for training).
+    ``max_bytes`` caps what a zip member may inflate to (default 8 GiB,
+    :data:`keraslike_torch.guards.DEFAULT_MAX_BYTES`); see the README's "Loading untrusted files".
 
     >>> import keraslike_torch as kt                                     # doctest: +SKIP
     >>> model = kt.load_model("../shared/models/lens_poem_simplernn/char_rnn.h5")  # doctest: +SKIP
     """
-    with open_keras_file(path) as kf:
+    with open_keras_file(path, max_bytes) as kf:
         if kf.config is None:
             raise KerasFileError(
                 f"{os.fspath(path)!r} holds weights only; build the model with kt.model_from_json(...) "

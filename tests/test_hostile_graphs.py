@@ -1,0 +1,90 @@
+"""Graph configs that would fail at the first call fail at load time instead, with a clear error;
+``model_from_json`` is bounded like the file loaders; ``max_bytes`` caps zip members."""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+
+import numpy as np
+import pytest
+import torch
+
+import keraslike_torch as kt
+
+BASE = {
+    "class_name": "Functional",
+    "keras_version": "2.15.0",
+    "config": {
+        "name": "m",
+        "layers": [
+            {"class_name": "InputLayer", "name": "seq",
+             "config": {"batch_input_shape": [None, 4, 3], "dtype": "float32", "name": "seq"}, "inbound_nodes": []},
+            {"class_name": "LSTM", "name": "lstm", "config": {"name": "lstm", "units": 2},
+             "inbound_nodes": [[["seq", 0, 0, {}]]]},
+        ],
+        "input_layers": [["seq", 0, 0]],
+        "output_layers": [["lstm", 0, 0]],
+    },
+}
+
+
+def _json(mutate=None) -> str:
+    config = copy.deepcopy(BASE)
+    if mutate is not None:
+        mutate(config["config"])
+    return json.dumps(config)
+
+
+def test_base_config_loads_and_runs() -> None:
+    model = kt.model_from_json(_json())
+    assert tuple(model(torch.zeros(2, 4, 3)).shape) == (2, 2)
+
+
+@pytest.mark.parametrize("mutate,match", [
+    (lambda c: c.update(output_layers=[["missing", 0, 0]]), r"output 'missing' \(call 0\) is not produced"),
+    (lambda c: c.update(output_layers=[["lstm", 3, 0]]), r"output 'lstm' \(call 3\) is not produced"),
+    (lambda c: c.update(output_layers=[]), "names no output tensors"),
+    (lambda c: c["layers"][1].update(inbound_nodes=[[["ghost", 0, 0, {}]]]),
+     "layer 'lstm' takes a tensor of layer 'ghost', which is not in the config"),
+    (lambda c: c["layers"].append("not a layer"), "layer entry 2 must be an object"),
+    (lambda c: c["layers"][1].update(config=7), "layer entry 1 must be an object with a 'config' object"),
+])
+def test_broken_graphs_fail_at_load(mutate, match) -> None:
+    with pytest.raises(kt.KerasFileError, match=match):
+        kt.model_from_json(_json(mutate))
+
+
+def test_model_from_json_deep_structures_are_clear_errors() -> None:
+    t0 = time.perf_counter()
+    with pytest.raises(kt.KerasFileError, match="nests 100000 levels deep"):
+        kt.model_from_json("[" * 100_000 + "]" * 100_000)
+    text = '{"class_name": "Dense", "config": {"name": "d", "units": 2}}'
+    for i in range(400):
+        text = f'{{"class_name": "Sequential", "config": {{"name": "s{i}", "layers": [{text}]}}}}'
+    with pytest.raises(kt.KerasFileError, match="levels deep"):
+        kt.model_from_json(text)
+    assert time.perf_counter() - t0 < 2
+    with pytest.raises(kt.KerasFileError, match="must be an object"):
+        kt.model_from_json("[1, 2]")
+    with pytest.raises(TypeError, match="takes the JSON text"):
+        kt.model_from_json({"class_name": "Sequential"})  # type: ignore[arg-type]
+
+
+def test_max_bytes_caps_zip_members(keras3, tmp_path) -> None:
+    model = keras3.Sequential([keras3.Input((4, 3)), keras3.layers.LSTM(64)])
+    path = tmp_path / "m.keras"
+    model.save(path)
+    x = np.random.default_rng(0).standard_normal((2, 4, 3)).astype("float32")
+    ours = kt.load_model(path)  # the default cap (8 GiB) lets it through
+    np.testing.assert_allclose(ours(torch.from_numpy(x)).detach().numpy(), model.predict(x, verbose=0),
+                               rtol=1e-5, atol=1e-6)
+    with pytest.raises(kt.KerasFileError, match="model.weights.h5"):
+        kt.load_model(path, max_bytes=10_000)
+    with pytest.raises(kt.KerasFileError, match="model.weights.h5"):
+        kt.read_weights(path, max_bytes=10_000)
+    with pytest.raises(kt.KerasFileError, match="model.weights.h5"):
+        kt.load_weights(ours, path, max_bytes=10_000)
+    with pytest.raises(ValueError, match="max_bytes must be a positive int"):
+        kt.load_model(path, max_bytes=0)

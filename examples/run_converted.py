@@ -26,7 +26,8 @@ def main(out_dir: str) -> None:
     ids = torch.from_numpy(np.load(HERE / "models" / "first_equals_last_inputs.npy")).long()
     with torch.no_grad():
         probs = model(ids)
-    print(f"{type(model).__name__} (Keras model {model.keras_name!r}) with {sum(p.numel() for p in model.parameters()):,} parameters")
+    params = sum(p.numel() for p in model.parameters())
+    print(f"{type(model).__name__} (Keras model {model.keras_name!r}) with {params:,} parameters")
     print("pre-padded token ids (0 = padding, masked)       first == last?  P(yes)")
     for row, p in zip(ids.tolist(), probs[:, 1].tolist()):
         real = [t for t in row if t]

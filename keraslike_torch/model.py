@@ -182,6 +182,10 @@ class KerasModel(nn.Module):
 
     def set_keras_weights(self, weights: Sequence[Any]) -> None:
         """Set every layer's weights from Keras ``model.get_weights()``; atomic."""
+        _assign_atomically(self._weight_plan(weights))
+
+    def _weight_plan(self, weights: Sequence[Any]) -> list[tuple[nn.Module, list[Any]]]:
+        """``weights`` split into (layer, its arrays), in Keras ``get_weights()`` order."""
         weights = list(weights)
         plan = []
         for m in self.weighted_layers():
@@ -190,7 +194,22 @@ class KerasModel(nn.Module):
             weights = weights[n:]
         if weights:
             raise ValueError(f"{len(weights)} weight arrays left over after filling every layer of {self.name!r}")
-        _assign_atomically(plan)
+        return plan
+
+    def check_fits(self) -> None:
+        """One dry run (batch 1, 2 steps where the time length is free) with the current weights,
+        so that weights that do not fit the graph (a layer's input size against what the layer
+        before it produces) fail now, naming the layer, rather than at the first call."""
+        if not all(len(s.shape) > 1 and all(d is not None for d in s.shape[2:]) for s in self.input_specs):
+            return  # free feature sizes: nothing to run on
+        if any(t.is_meta for t in [*self.parameters(), *self.buffers()]):
+            return  # built on the meta device: no values to run on (to_empty + load_state_dict follow)
+        try:
+            self._dry_run()
+        except Exception as e:
+            layer = getattr(e, "_keraslike_layer", None)
+            where = f"layer {layer!r}: " if layer else ""
+            raise KerasFileError(f"model {self.name!r}: {where}the weights do not fit the graph ({e})") from e
 
     def keras_gradients(self) -> list[Tensor | None]:
         out: list[Tensor | None] = []
@@ -233,6 +252,12 @@ class KerasModel(nn.Module):
     def build(self) -> KerasModel:
         """Size every lazily-sized layer by one dry run on :meth:`example_inputs` (fresh Keras
         initial weights), as Keras builds a model whose input shapes are known."""
+        self._dry_run()
+        return self
+
+    def _dry_run(self) -> None:
+        """One call on :meth:`example_inputs` (batch 1, 2 free steps) in eval mode without
+        gradients, leaving the training flag and stateful layers' stored states as they were."""
         was = self.training
         self.eval()
         saved = [(m, m._states) for m in self.modules() if getattr(m, "stateful", False)]
@@ -243,7 +268,6 @@ class KerasModel(nn.Module):
             self.train(was)
             for m, states in saved:
                 m._states = states
-        return self
 
     @property
     def input_arg_names(self) -> list[str]:
@@ -292,6 +316,17 @@ class KerasModel(nn.Module):
         return outputs, out_masks
 
     def _run_node(self, node: GraphNode, values: dict, vmasks: dict) -> None:
+        try:
+            self._run_node_unchecked(node, values, vmasks)
+        except Exception as e:
+            if getattr(e, "_keraslike_layer", None) is None:
+                try:
+                    e._keraslike_layer = node.layer  # type: ignore[attr-defined]  # for check_fits
+                except AttributeError:
+                    pass
+            raise
+
+    def _run_node_unchecked(self, node: GraphNode, values: dict, vmasks: dict) -> None:
         module = self.layer(node.layer)
         try:
             args, kwargs, in_mask = _call_args(node, module, values.__getitem__, vmasks.get)
@@ -368,8 +403,9 @@ def _check_shapes(module: nn.Module, arrays: list[np.ndarray]) -> None:
         expected = [tuple(s) for s in module.keras_weight_shapes()]  # type: ignore[operator]
     except (RuntimeError, ValueError):
         # not sized yet: a fresh layer of the same configuration takes the arrays first
-        if isinstance(module, KerasModel):
-            module.set_keras_weights(arrays)  # atomic itself: checks every sublayer first
+        if isinstance(module, KerasModel):  # check each sublayer; nothing is assigned here
+            for sub, sub_arrays in module._weight_plan(arrays):
+                _check_shapes(sub, sub_arrays)
             return
         config = dict(module.get_config())  # type: ignore[operator]
         config.pop("device", None)
@@ -653,9 +689,16 @@ def model_from_config(config: dict, custom_objects: dict | None = None, *,
     """Build a :class:`KerasModel` from a Keras model config dict (``{"class_name", "config"}``).
     Like every loader it returns the model in eval mode (Keras's inference behaviour: dropout
     off, moving statistics); ``.train()`` turns training behaviour on."""
-    if ctx is None:
+    if ctx is None:  # a top-level call: bound the nesting of a config handed in directly
         from .files import _generation_of_config
+        from .guards import MAX_JSON_DEPTH
 
+        if not isinstance(config, dict):
+            raise TypeError(f"model_from_config takes a config dict, got {type(config).__name__}")
+        depth = _nesting_depth(config, MAX_JSON_DEPTH)
+        if depth > MAX_JSON_DEPTH:
+            raise KerasFileError(
+                f"model config nests more than {MAX_JSON_DEPTH} levels deep; Keras configs nest far less")
         ctx = ConvertContext(keras_version=keras_version or _generation_of_config(config),
                              custom_objects=dict(custom_objects or {}))
     class_name = config.get("class_name")
@@ -664,6 +707,19 @@ def model_from_config(config: dict, custom_objects: dict | None = None, *,
     if class_name in ("Functional", "Model"):
         return _build_functional(config, ctx).eval()
     raise KerasFileError(f"not a Keras model config: class_name {class_name!r}")
+
+
+def _nesting_depth(value: Any, limit: int) -> int:
+    """Depth of nested dicts/lists (iterative; stops counting past ``limit``)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        v, d = stack.pop()
+        if isinstance(v, (dict, list)):
+            deepest = max(deepest, d)
+            if d > limit:
+                return d
+            stack.extend((c, d + 1) for c in (v.values() if isinstance(v, dict) else v))
+    return deepest
 
 
 def model_from_json(text: str, custom_objects: dict | None = None) -> KerasModel:
@@ -929,6 +985,7 @@ def load_model(path: str | os.PathLike, custom_objects: dict | None = None,
         model = model_from_config(config, ctx=ctx)
         plan = _plan_for(model, kf, by_name=False)
         _assign_atomically(plan, check=False)  # a fresh model: an error discards it anyway
+        model.check_fits()
     return model.eval()
 
 

@@ -88,3 +88,59 @@ def test_max_bytes_caps_zip_members(keras3, tmp_path) -> None:
         kt.load_weights(ours, path, max_bytes=10_000)
     with pytest.raises(ValueError, match="max_bytes must be a positive int"):
         kt.load_model(path, max_bytes=0)
+
+
+def _strip_shapes(cfg):
+    """An architecture with no input sizes anywhere: every layer is built by the weights."""
+    if isinstance(cfg, dict):
+        return {k: _strip_shapes(v) for k, v in cfg.items() if k not in ("batch_input_shape", "batch_shape",
+                                                                         "input_shape")}
+    if isinstance(cfg, list):
+        return [_strip_shapes(v) for v in cfg if not (isinstance(v, dict) and v.get("class_name") == "InputLayer")]
+    return cfg
+
+
+def test_failed_load_into_unbuilt_nested_model_changes_nothing(tfk, tmp_path) -> None:
+    import h5py
+
+    inner = tfk.Sequential([tfk.layers.LSTM(3, return_sequences=True, name="inner_lstm"),
+                            tfk.layers.GRU(2, name="inner_gru")], name="inner")
+    model = tfk.Sequential([tfk.Input((4, 3)), inner, tfk.layers.Dense(1, name="head")])
+    path = tmp_path / "w.h5"
+    model.save_weights(path)
+    with h5py.File(path, "r+") as f:  # the LAST layer's kernel no longer fits its units
+        group = f["head"]["head"]
+        del group["kernel:0"]
+        group["kernel:0"] = np.zeros((2, 4), "float32")
+    ours = kt.model_from_json(json.dumps(_strip_shapes(json.loads(model.to_json()))))
+    nested = ours.layer("inner")
+    assert not nested.layer("inner_lstm").cell.built
+    with pytest.raises(kt.KerasFileError, match="head"):
+        kt.load_weights(ours, path)
+    assert not nested.layer("inner_lstm").cell.built and not nested.layer("inner_gru").cell.built
+
+
+def test_weights_that_do_not_fit_the_graph_fail_at_load(tfk, tmp_path) -> None:
+    import h5py
+
+    model = tfk.Sequential([tfk.Input((4, 3)), tfk.layers.LSTM(2, name="lstm"), tfk.layers.Dense(1, name="head")])
+    path = tmp_path / "m.h5"
+    model.save(path)
+    with h5py.File(path, "r+") as f:  # Dense takes 5 features, the LSTM gives 2
+        group = f["model_weights"]["head"]["head"]
+        del group["kernel:0"]
+        group["kernel:0"] = np.zeros((5, 1), "float32")
+    with pytest.raises(kt.KerasFileError, match=r"layer 'head': the weights do not fit the graph"):
+        kt.load_model(path)
+
+
+def test_model_from_config_bounds_nesting_of_a_dict() -> None:
+    config: dict = {"class_name": "Dense", "config": {"name": "d", "units": 2}}
+    for i in range(400):
+        config = {"class_name": "Sequential", "config": {"name": f"s{i}", "layers": [config]}}
+    t0 = time.perf_counter()
+    with pytest.raises(kt.KerasFileError, match="levels deep"):
+        kt.model_from_config(config)
+    assert time.perf_counter() - t0 < 1
+    with pytest.raises(TypeError, match="takes a config dict"):
+        kt.model_from_config("[]")  # type: ignore[arg-type]

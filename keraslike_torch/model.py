@@ -198,14 +198,24 @@ class KerasModel(nn.Module):
 
     def check_fits(self) -> None:
         """One dry run (batch 1, 2 steps where the time length is free) with the current weights,
-        so that weights that do not fit the graph (a layer's input size against what the layer
-        before it produces) fail now, naming the layer, rather than at the first call."""
+        so that weights or configs that do not fit the graph (a layer's input size against what
+        the layer before it produces, a tensor index a layer does not output) fail now as a
+        KerasFileError naming the layer, rather than at the first call. Skipped when an input's
+        feature sizes are free or the model lives on the meta device."""
         if not all(len(s.shape) > 1 and all(d is not None for d in s.shape[2:]) for s in self.input_specs):
             return  # free feature sizes: nothing to run on
         if any(t.is_meta for t in [*self.parameters(), *self.buffers()]):
             return  # built on the meta device: no values to run on (to_empty + load_state_dict follow)
         try:
             self._dry_run()
+        except KeyError as e:
+            ref = e.args[0] if e.args else None
+            if not isinstance(ref, Ref):
+                raise KerasFileError(f"model {self.name!r}: the graph cannot run ({e!r})") from e
+            raise KerasFileError(
+                f"model {self.name!r}: the config names output {ref.tensor} of layer {ref.layer!r} "
+                f"(call {ref.node}), which that layer does not produce"
+            ) from e
         except Exception as e:
             layer = getattr(e, "_keraslike_layer", None)
             where = f"layer {layer!r}: " if layer else ""
@@ -747,9 +757,7 @@ def model_from_json(text: str, custom_objects: dict | None = None) -> KerasModel
         if _ours(e):
             raise
         raise guards.wrap_foreign(e, "architecture JSON") from e
-    if all(d is not None for spec in model.input_specs for d in spec.shape[2:]) and all(
-            len(spec.shape) > 1 for spec in model.input_specs):
-        model.build()
+    model.check_fits()  # sizes every lazy layer when the input shapes are known, as Keras builds
     return model
 
 

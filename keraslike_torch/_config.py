@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-__all__ = ["RecordsConfig", "LazyBuild", "UninitializedBuffer", "check_weights", "loaded_shape"]
+__all__ = ["RecordsConfig", "LazyBuild", "UninitializedBuffer", "check_weights", "loaded_shape", "as_bool_mask"]
 
 
 class RecordsConfig:
@@ -116,6 +116,23 @@ def loaded_shape(state_dict: Any, key: str) -> tuple[int, ...] | None:
     if value is None or not isinstance(value, Tensor) or nn.parameter.is_lazy(value):
         return None
     return tuple(value.shape)
+
+
+def as_bool_mask(mask: Any, device: Any) -> Tensor:
+    """A Keras mask (tensor or array; bool, or numbers holding only 0 and 1) as a bool tensor on
+    ``device``. While a tracer records a graph the 0/1 values are not checked: nonzero is valid.
+    Every layer that takes a mask converts it through this one function."""
+    from . import tracing
+
+    if not isinstance(mask, Tensor):
+        mask = torch.as_tensor(np.asarray(mask))
+    if mask.dtype != torch.bool:
+        if mask.is_complex() or (
+            tracing.can_check_values() and not bool(((mask == 0) | (mask == 1)).all())
+        ):
+            raise ValueError("mask must be boolean or hold only 0 and 1 values")
+        mask = mask != 0
+    return mask.to(device)
 
 
 def check_weights(layer_name: str, weights: Sequence[Any], expected: Sequence[tuple[int, ...]],

@@ -19,7 +19,7 @@ from . import activations as _activations
 from . import initializers as _initializers
 from . import precision as _precision
 from . import tracing
-from ._config import RecordsConfig, loaded_shape
+from ._config import RecordsConfig, as_bool_mask, loaded_shape
 from .cells import GRUCell, LSTMCell, RecurrentCell, SimpleRNNCell
 from .fused import MaskSpans, fused_call, fused_call_masked, mask_spans, place_outputs
 from .packed import PackedSequence, check_no_vmap, forward_packed
@@ -58,13 +58,7 @@ def validate_mask(mask: Any, batch: int, steps: int, device: torch.device) -> Te
         raise ValueError(
             f"mask shape {tuple(mask.shape)} does not match the input's (batch, time) = ({batch}, {steps})"
         )
-    if mask.dtype != torch.bool:
-        if mask.is_complex() or (
-            tracing.can_check_values() and not bool(((mask == 0) | (mask == 1)).all())
-        ):
-            raise ValueError("mask must be boolean or hold only 0 and 1 values")
-        mask = mask != 0
-    return mask.to(device)
+    return as_bool_mask(mask, device)
 
 
 class RNN(RecordsConfig, nn.Module):

@@ -39,8 +39,8 @@ from torch import Tensor, nn
 
 from .. import activations as _activations
 from .. import initializers as _initializers
-from .. import tracing
 from .._config import LazyBuild, UninitializedBuffer, loaded_shape
+from .._config import as_bool_mask as _bool_mask
 from ..converters import (
     ConvertContext,
     UnsupportedLayerError,
@@ -146,18 +146,6 @@ def _cast(layer: KerasLayer, x: Tensor, ref: Tensor) -> Tensor:
         )
     return x if x.dtype == ref.dtype else x.to(ref.dtype)
 
-
-def _bool_mask(mask: Any, device: torch.device) -> Tensor:
-    """A mask (tensor/array, bool or 0/1 numbers) as a bool tensor."""
-    if not isinstance(mask, Tensor):
-        mask = torch.as_tensor(np.asarray(mask))
-    if mask.dtype != torch.bool:
-        if mask.is_complex() or (
-            tracing.can_check_values() and not bool(((mask == 0) | (mask == 1)).all())
-        ):
-            raise ValueError("mask must be boolean or hold only 0 and 1 values")
-        mask = mask != 0
-    return mask.to(device)
 
 
 def _dtype_buffer(layer: nn.Module, device: Any, dtype: torch.dtype | None) -> None:

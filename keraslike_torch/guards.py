@@ -73,14 +73,25 @@ def reading(part: str) -> Iterator[None]:
     try:
         yield
     except Exception as e:
-        if not hasattr(e, "_keraslike_part"):
-            try:
-                e._keraslike_part = part  # type: ignore[attr-defined]  # innermost part, for wrap_foreign
-            except AttributeError:  # pragma: no cover
-                pass
+        tag_part(e, part)
         raise
     finally:
         _PART.reset(token)
+
+
+def tag_part(e: BaseException, part: str) -> None:
+    """Note on ``e`` where it happened (a layer, dataset, zip member), unless an inner part did
+    already: :func:`wrap_foreign` and the model's load-time checks name the innermost part."""
+    if not hasattr(e, "_keraslike_part"):
+        try:
+            e._keraslike_part = part  # type: ignore[attr-defined]
+        except AttributeError:  # pragma: no cover
+            pass
+
+
+def part_of(e: BaseException) -> str | None:
+    """The innermost part :func:`tag_part` noted on ``e`` (None if none)."""
+    return getattr(e, "_keraslike_part", None)
 
 
 def current_part() -> str | None:
@@ -93,7 +104,7 @@ _WRAPPED: dict[type, type] = {}
 def wrap_foreign(e: BaseException, where: str, part: str | None = None) -> KerasFileError:
     """A :class:`KerasFileError` for a foreign exception ``e`` raised while reading ``where``.
     A TypeError stays a TypeError too (its class derives from both)."""
-    part = part or getattr(e, "_keraslike_part", None) or current_part()
+    part = part or part_of(e) or current_part()
     prefix = f"{where}{': ' + part if part else ''}"
     if type(e) is ValueError:  # a layer's own message (e.g. weight shapes): keep it, add the file
         return KerasFileError(f"{prefix}: {e}")

@@ -23,8 +23,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from . import guards, tracing
 from . import keras_ops as _keras_ops  # noqa: F401  (registers the ops.* converters)
-from . import tracing
 from .bidirectional import Bidirectional
 from .converters import ConvertContext, UnsupportedLayerError, convert_layer, register
 from .files import Keras3Weights, KerasFile, KerasFileError, LegacyWeights, open_keras_file
@@ -217,8 +217,8 @@ class KerasModel(nn.Module):
                 f"(call {ref.node}), which that layer does not produce"
             ) from e
         except Exception as e:
-            layer = getattr(e, "_keraslike_layer", None)
-            where = f"layer {layer!r}: " if layer else ""
+            part = guards.part_of(e)
+            where = f"{part}: " if part else ""
             raise KerasFileError(f"model {self.name!r}: {where}the weights do not fit the graph ({e})") from e
 
     def keras_gradients(self) -> list[Tensor | None]:
@@ -316,7 +316,11 @@ class KerasModel(nn.Module):
                 x = x.to(float_dtype)  # Keras casts inputs to the layers' dtype
             values[ref], vmasks[ref] = x, m
         for node in self.nodes:
-            self._run_node(node, values, vmasks)
+            try:
+                self._run_node(node, values, vmasks)
+            except Exception as e:
+                guards.tag_part(e, f"layer {node.layer!r}")  # the innermost layer, for check_fits
+                raise
         outputs = _map(self.output_refs, lambda r: values[r])
         out_masks = _map(self.output_refs, lambda r: vmasks.get(r))
         if isinstance(outputs, list):
@@ -326,17 +330,6 @@ class KerasModel(nn.Module):
         return outputs, out_masks
 
     def _run_node(self, node: GraphNode, values: dict, vmasks: dict) -> None:
-        try:
-            self._run_node_unchecked(node, values, vmasks)
-        except Exception as e:
-            if getattr(e, "_keraslike_layer", None) is None:
-                try:
-                    e._keraslike_layer = node.layer  # type: ignore[attr-defined]  # for check_fits
-                except AttributeError:
-                    pass
-            raise
-
-    def _run_node_unchecked(self, node: GraphNode, values: dict, vmasks: dict) -> None:
         module = self.layer(node.layer)
         try:
             args, kwargs, in_mask = _call_args(node, module, values.__getitem__, vmasks.get)
@@ -701,14 +694,13 @@ def model_from_config(config: dict, custom_objects: dict | None = None, *,
     off, moving statistics); ``.train()`` turns training behaviour on."""
     if ctx is None:  # a top-level call: bound the nesting of a config handed in directly
         from .files import _generation_of_config
-        from .guards import MAX_JSON_DEPTH
 
         if not isinstance(config, dict):
             raise TypeError(f"model_from_config takes a config dict, got {type(config).__name__}")
-        depth = _nesting_depth(config, MAX_JSON_DEPTH)
-        if depth > MAX_JSON_DEPTH:
+        depth = _nesting_depth(config, guards.MAX_JSON_DEPTH)
+        if depth > guards.MAX_JSON_DEPTH:
             raise KerasFileError(
-                f"model config nests more than {MAX_JSON_DEPTH} levels deep; Keras configs nest far less")
+                f"model config nests more than {guards.MAX_JSON_DEPTH} levels deep; Keras configs nest far less")
         ctx = ConvertContext(keras_version=keras_version or _generation_of_config(config),
                              custom_objects=dict(custom_objects or {}))
     class_name = config.get("class_name")
@@ -743,7 +735,6 @@ def model_from_json(text: str, custom_objects: dict | None = None) -> KerasModel
     >>> type(m.layer("layer_0")).__name__
     'LSTM'
     """
-    from . import guards
     from .files import _ours
 
     if not isinstance(text, (str, bytes)):

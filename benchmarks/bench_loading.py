@@ -16,6 +16,7 @@ from pathlib import Path
 import h5py
 
 import keraslike_torch as kt
+from keraslike_torch.porting.formats import open_keras_file
 
 MODELS = Path(__file__).resolve().parents[2] / "shared" / "models"
 
@@ -49,13 +50,13 @@ def main() -> None:
 
 
 def _full(path: Path) -> bool:
-    with kt.files.open_keras_file(path) as kf:
+    with open_keras_file(path) as kf:
         return kf.config is not None
 
 
 def measure(path: Path) -> str:
     arch = next(path.parent.glob("*.json"), None)
-    with kt.files.open_keras_file(path) as kf:
+    with open_keras_file(path) as kf:
         full = kf.config is not None
     fns = {"h5py read-all": lambda: read_all(path)}
     if full:

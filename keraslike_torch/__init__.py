@@ -8,12 +8,12 @@
 """
 
 from . import activations, cells, converters, initializers, testing
-from .bidirectional import Bidirectional
-from .files import KerasFileError
-from .model import KerasModel, load_model, load_weights, model_from_config, model_from_json, read_weights
-from .porting import from_keras
-from .recurrent import GRU, LSTM, RNN, SimpleRNN
-from .summary import summary
+from .porting.formats import KerasFileError
+from .porting.graph import KerasModel, load_model, load_weights, model_from_config, model_from_json, read_weights
+from .porting.live import from_keras
+from .recurrent.bidirectional import Bidirectional
+from .recurrent.rnn import GRU, LSTM, RNN, SimpleRNN
+from .tools.summary import summary
 
 __version__ = "0.1.0"
 

@@ -28,7 +28,7 @@ from test_corpus import _inputs as corpus_inputs
 from test_files import inputs_for, randomize, sink_models
 
 import keraslike_torch as kt
-from keraslike_torch.codegen import save_converted
+from keraslike_torch.tools.codegen import save_converted
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "models" / "first_equals_last.h5"
@@ -443,7 +443,7 @@ def test_pickle_keeps_signature(keras3, tmp_path, rng):
 
 def _cli(*args, cwd=None):
     exe = shutil.which("keraslike-torch")
-    cmd = [exe, *args] if exe else [sys.executable, "-m", "keraslike_torch.cli", *args]
+    cmd = [exe, *args] if exe else [sys.executable, "-m", "keraslike_torch", *args]
     return subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, timeout=600)
 
 

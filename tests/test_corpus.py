@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 
 import keraslike_torch as kt
-from keraslike_torch.verify import keras_reference
+from keraslike_torch.porting.formats import open_keras_file
+from keraslike_torch.tools.testing import _call_keras, _flatten
+from keraslike_torch.tools.verify import keras_reference
 
 # (file, time steps for free time axes, inputs: "normal" or one-hot characters as the model expects)
 FULL_MODELS = [
@@ -41,8 +43,8 @@ def _float32_tolerance(reference32, reference64, inputs):
     differs from its float64 run. Our float32 result must stay within twice that gap (and never
     be looser than needed: at least the default float32 tolerances)."""
     inputs64 = [x.astype("float64") if x.dtype.kind == "f" else x for x in inputs]
-    a = kt.testing._flatten(kt.testing._call_keras(reference32, inputs, None, None, False))
-    b = kt.testing._flatten(kt.testing._call_keras(reference64, inputs64, None, None, False))
+    a = _flatten(_call_keras(reference32, inputs, None, None, False))
+    b = _flatten(_call_keras(reference64, inputs64, None, None, False))
     gap = max(float(np.abs(np.asarray(x, np.float64) - np.asarray(y, np.float64)).max()) for x, y in zip(a, b))
     rtol, atol = kt.testing.default_tolerances("float32")
     return rtol, max(atol, 2 * gap)
@@ -115,7 +117,7 @@ def test_every_corpus_file_opens_without_tensorflow_objects(shared_models):
     kinds = {}
     for p in sorted(shared_models.glob("*/*")):
         if p.suffix in (".h5", ".hdf5", ".json"):
-            with kt.files.open_keras_file(p) as kf:
+            with open_keras_file(p) as kf:
                 kinds[p.name] = kf.kind
     assert kinds["char_rnn.h5"] == "legacy_model"
     assert kinds["lstm128.h5"] == "legacy_weights"

@@ -387,7 +387,7 @@ def test_read_weights_by_layer_name(saved):
 
 def _cli(*args, cwd=None):
     exe = shutil.which("keraslike-torch")
-    cmd = [exe, *args] if exe else [sys.executable, "-m", "keraslike_torch.cli", *args]
+    cmd = [exe, *args] if exe else [sys.executable, "-m", "keraslike_torch", *args]
     return subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, timeout=600)
 
 

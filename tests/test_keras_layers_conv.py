@@ -11,8 +11,9 @@ import torch
 from kutil import generation, torch_dtype
 
 import keraslike_torch as kt
+from keraslike_torch import layers as C
 from keraslike_torch.converters import ConvertContext, UnsupportedLayerError, convert_layer
-from keraslike_torch.keras_layers import conv as C
+from keraslike_torch.layers.convolutional import same_padding
 
 DTYPES = ["float32", "float64"]
 
@@ -237,7 +238,7 @@ def test_average_pooling_same_divides_by_real_elements():
     y = C.AveragePooling1D(4, strides=1, padding="same")(x).flatten().tolist()
     # left pad 1, right pad 2: windows [_,1,2,3] [1..4] [2..5] [3,4,5,_] [4,5,_,_]
     assert y == [2.0, 2.5, 3.5, 4.0, 4.5]
-    assert C.same_padding(5, 4, 1) == (1, 2)
+    assert same_padding(5, 4, 1) == (1, 2)
 
 
 def test_keras1_pooling_config():

@@ -166,8 +166,8 @@ def test_bidirectional_stateful(keras3, rng):
 
 
 def test_fused_kernels_are_used():
-    import keraslike_torch.bidirectional as bmod
-    import keraslike_torch.recurrent as rmod
+    import keraslike_torch.recurrent.bidirectional as bmod
+    import keraslike_torch.recurrent.rnn as rmod
 
     calls = []
     orig, orig_masked = bmod.fused_call, rmod.fused_call_masked

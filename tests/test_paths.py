@@ -74,7 +74,7 @@ def test_torch_modules_agree_with_ours():
 def test_dispatch_choices():
     x = torch.randn(2, 5, 3)
     calls = []
-    import keraslike_torch.recurrent as rec
+    import keraslike_torch.recurrent.rnn as rec
 
     orig_scan, orig_fused, orig_masked = rec.scan, rec.fused_call, rec.fused_call_masked
     rec.scan = lambda *a, **k: calls.append("runner") or orig_scan(*a, **k)

@@ -1,7 +1,7 @@
-"""Torch modules for the non-recurrent Keras layers a converted model needs (Dense, Embedding,
-Conv1D, pooling, normalization, merges, reshapes, ...), each with Keras's weight layout and mask
-semantics, and their converters (registered in :mod:`keraslike_torch.converters`)."""
+"""The 0.1 import paths of the non-recurrent layers, kept so that code written by 0.1's
+``keraslike-torch convert`` (``from keraslike_torch.keras_layers import core``) and modules
+pickled by 0.1 keep loading. The layers live in :mod:`keraslike_torch.layers`."""
 
-from .base import KerasLayer
+from ..layers import KerasLayer
 
 __all__ = ["KerasLayer"]

@@ -11,8 +11,8 @@ from typing import Any
 
 from torch import nn
 
-from .converters import ConvertContext, convert_layer
-from .testing import keras_generation
+from ..tools.testing import keras_generation
+from .registry import ConvertContext, convert_layer
 
 __all__ = ["from_keras"]
 
@@ -30,7 +30,7 @@ def from_keras(obj: Any) -> nn.Module:
     """
     generation = keras_generation(obj)
     if _is_model(obj):
-        from .model import model_from_keras_object
+        from .graph import model_from_keras_object
 
         return model_from_keras_object(obj, generation)
     ctx = ConvertContext(keras_version=generation)

@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from .bidirectional import Bidirectional
-from .recurrent import GRU, LSTM, RNN
+from ..recurrent.bidirectional import Bidirectional
+from ..recurrent.rnn import GRU, LSTM, RNN
 
 __all__ = [
     "to_keras_layout", "cudnn_to_keras", "keras1_rnn_to_keras2", "keras_weight_count",

@@ -15,9 +15,9 @@ from typing import Any
 
 import torch
 
-from .activations import Activation
-from .model import _flatten
-from .signature import identifier, unique_identifiers
+from ..activations import Activation
+from ..common.signature import identifier, unique_identifiers
+from ..porting.graph import _flatten
 
 MODULE_NAMES = {"annotations", "Path", "torch", "load_file", "nn", "kt", "load", "SOURCE", "CONVERTER",
                  "core", "conv", "convert_layer", "self", "dtype"}

@@ -17,8 +17,8 @@ __all__ = ["main"]
 
 
 def _load(path: str, architecture: str | None) -> Any:
-    from .files import open_keras_file
-    from .model import load_model, load_weights, model_from_json
+    from ..porting.formats import open_keras_file
+    from ..porting.graph import load_model, load_weights, model_from_json
 
     with open_keras_file(path) as kf:
         has_config = kf.config is not None and kf.kind != "json"
@@ -71,8 +71,8 @@ def _verify(path: str, code: Path, model: Any, architecture: str | None) -> int:
 
 
 def _inspect(path: str, architecture: str | None) -> int:
-    from .converters import ConvertContext, UnsupportedLayerError, convert_layer
-    from .files import open_keras_file
+    from ..porting.formats import open_keras_file
+    from ..porting.registry import ConvertContext, UnsupportedLayerError, convert_layer
     from .summary import summary
 
     with open_keras_file(path) as kf:
@@ -134,8 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     insp.add_argument("input")
     insp.add_argument("--architecture", help="architecture JSON for weights-only files")
     args = parser.parse_args(argv)
-    from .converters import UnsupportedLayerError
-    from .files import KerasFileError
+    from ..porting.formats import KerasFileError
+    from ..porting.registry import UnsupportedLayerError
 
     try:
         if args.command == "inspect":

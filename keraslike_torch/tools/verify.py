@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .files import KerasFile, open_keras_file
+from ..porting.formats import KerasFile, open_keras_file
 
 __all__ = ["keras_reference", "patch_legacy_config", "compare_with_keras"]
 

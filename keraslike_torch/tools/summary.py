@@ -28,7 +28,7 @@ def count_params(module: nn.Module) -> tuple[int, int]:
             trainable += p.numel()
         else:
             non_trainable += p.numel()
-    from .layouts import persistent_float_buffers
+    from ..porting.layouts import persistent_float_buffers
 
     non_trainable += sum(b.numel() for b in persistent_float_buffers(module))
     return trainable, non_trainable

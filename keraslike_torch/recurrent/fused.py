@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import _VF, Tensor
 
-from .precision import amp_dtype, autocast_off, cast_all
+from ..common.precision import amp_dtype, autocast_off, cast_all
 
 __all__ = ["MaskSpans", "mask_spans", "fused_call", "fused_call_masked", "place_outputs"]
 

@@ -21,9 +21,9 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from . import tracing
+from ..common import tracing
+from ..common.precision import autocast_enabled, autocast_off
 from .cells import RecurrentCell
-from .precision import autocast_enabled, autocast_off
 
 __all__ = ["scan"]
 

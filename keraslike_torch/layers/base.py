@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .._config import RecordsConfig, check_weights
+from ..common.config import RecordsConfig, check_weights
 
 __all__ = ["KerasLayer", "check_weights"]
 

@@ -23,15 +23,16 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from . import guards, tracing
-from . import keras_ops as _keras_ops  # noqa: F401  (registers the ops.* converters)
-from .bidirectional import Bidirectional
-from .converters import ConvertContext, UnsupportedLayerError, convert_layer, register
-from .files import Keras3Weights, KerasFile, KerasFileError, LegacyWeights, open_keras_file
-from .keras_ops import KerasOp
+from ..common import tracing
+from ..common.signature import ForwardWithInputNames, bind_inputs, input_arg_names
+from ..layers import ops as _keras_ops  # noqa: F401  (registers the ops.* converters)
+from ..layers.ops import KerasOp
+from ..recurrent.bidirectional import Bidirectional
+from ..recurrent.rnn import RNN
+from . import guards
+from .formats import Keras3Weights, KerasFile, KerasFileError, LegacyWeights, open_keras_file
 from .layouts import keras_weight_count, persistent_float_buffers, to_keras_layout
-from .recurrent import RNN
-from .signature import ForwardWithInputNames, bind_inputs, input_arg_names
+from .registry import ConvertContext, UnsupportedLayerError, convert_layer, register
 
 __all__ = [
     "KerasModel",
@@ -231,7 +232,7 @@ class KerasModel(nn.Module):
         return out
 
     def keras_param_counts(self) -> tuple[int, int]:
-        from .summary import count_params
+        from ..tools.summary import count_params
 
         t = n = 0
         for _, m in self.keras_layers():
@@ -522,7 +523,7 @@ def _is_legacy_op(entry: dict, ctx: ConvertContext) -> bool:
     """Keras 3's legacy HDF5 writer drops the ``module`` key: an op (``NotEqual``, or the op
     ``Concatenate`` beside the layer of that name) is then told by its config, which lacks the
     ``trainable`` key every layer config has."""
-    from .converters import converter_names
+    from .registry import converter_names
 
     config = entry.get("config")
     return (ctx.keras_version >= 3 and isinstance(config, dict) and "trainable" not in config
@@ -693,7 +694,7 @@ def model_from_config(config: dict, custom_objects: dict | None = None, *,
     Like every loader it returns the model in eval mode (Keras's inference behaviour: dropout
     off, moving statistics); ``.train()`` turns training behaviour on."""
     if ctx is None:  # a top-level call: bound the nesting of a config handed in directly
-        from .files import _generation_of_config
+        from .formats import _generation_of_config
 
         if not isinstance(config, dict):
             raise TypeError(f"model_from_config takes a config dict, got {type(config).__name__}")
@@ -735,7 +736,7 @@ def model_from_json(text: str, custom_objects: dict | None = None) -> KerasModel
     >>> type(m.layer("layer_0")).__name__
     'LSTM'
     """
-    from .files import _ours
+    from .formats import _ours
 
     if not isinstance(text, (str, bytes)):
         raise TypeError(f"model_from_json takes the JSON text (str), got {type(text).__name__}")

@@ -29,12 +29,12 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from . import __version__
-from ._codewriter import RESERVED, Body, Code, literal, non_default, uses_of
-from .keras_ops import KerasOp
-from .model import KerasModel, Ref, _accepts_mask, _call_args, _flatten, _map
-from .recurrent import RNN
-from .signature import identifier, unique_identifiers
+from .. import __version__
+from ..common.signature import identifier, unique_identifiers
+from ..layers.ops import KerasOp
+from ..porting.graph import KerasModel, Ref, _accepts_mask, _call_args, _flatten, _map
+from ..recurrent.rnn import RNN
+from .codewriter import RESERVED, Body, Code, literal, non_default, uses_of
 
 __all__ = ["write_module", "save_converted", "converted_state_dict"]
 

@@ -15,11 +15,11 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from . import activations as _activations
-from . import initializers as _initializers
-from . import precision as _precision
-from . import tracing
-from ._config import RecordsConfig, as_bool_mask, loaded_shape
+from .. import activations as _activations
+from .. import initializers as _initializers
+from ..common import precision as _precision
+from ..common import tracing
+from ..common.config import RecordsConfig, as_bool_mask, loaded_shape
 from .cells import GRUCell, LSTMCell, RecurrentCell, SimpleRNNCell
 from .fused import MaskSpans, fused_call, fused_call_masked, mask_spans, place_outputs
 from .packed import PackedSequence, check_no_vmap, forward_packed

@@ -9,11 +9,11 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from . import tracing
-from ._config import RecordsConfig
+from ..common import tracing
+from ..common.config import RecordsConfig
 from .fused import fused_call
 from .packed import PackedSequence, check_no_vmap, forward_packed
-from .recurrent import RNN, StateLike
+from .rnn import RNN, StateLike
 
 __all__ = ["Bidirectional"]
 

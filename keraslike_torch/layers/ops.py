@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .converters import ConvertContext, UnsupportedLayerError, register, torch_dtype
+from ..porting.registry import ConvertContext, UnsupportedLayerError, register, torch_dtype
 
 __all__ = ["KerasOp"]
 

@@ -7,7 +7,7 @@
 ((2, 5, 8), (2, 8), (2, 8))
 """
 
-from . import activations, cells, converters, initializers, testing
+from . import _compat, activations, cells, converters, initializers, testing
 from .porting.formats import KerasFileError
 from .porting.graph import KerasModel, load_model, load_weights, model_from_config, model_from_json, read_weights
 from .porting.live import from_keras
@@ -16,6 +16,8 @@ from .recurrent.rnn import GRU, LSTM, RNN, SimpleRNN
 from .tools.summary import summary
 
 __version__ = "0.1.0"
+
+_compat.install()
 
 __all__ = [
     "LSTM", "GRU", "SimpleRNN", "RNN", "Bidirectional", "from_keras", "summary",

@@ -80,8 +80,12 @@ def test_torch_lstm_autocast_is_the_cast_module():
     x = torch.randn(B, T, F)
     for cls in (torch.nn.LSTM, torch.nn.RNN):
         m = cls(F, U, batch_first=True)
-        with torch.autocast("cpu", dtype=BF16):
-            y, s = m(x)
+        try:
+            with torch.autocast("cpu", dtype=BF16):
+                y, s = m(x)
+        except RuntimeError as e:
+            assert cls is torch.nn.LSTM and _onednn_lacks_low_precision_lstm(e), e
+            continue
         yc, sc = copy.deepcopy(m).to(BF16)(x.to(BF16))
         assert y.dtype == BF16 and torch.equal(y, yc)
         s, sc = (s, sc) if isinstance(s, tuple) else ((s,), (sc,))
@@ -107,6 +111,13 @@ def _torch_twin(layer, bidirectional=None):
     return m
 
 
+def _onednn_lacks_low_precision_lstm(e: RuntimeError) -> bool:
+    """torch 2.x CPU: nn.LSTM under autocast goes to oneDNN, which has no fp16 LSTM for float32
+    input, and no bf16 one on CPUs without AVX-512 BF16 (seen on an AVX2-only AMD EPYC). Only
+    torch's own module fails there; ours computes as the cast module, the model checked above."""
+    return "could not create a primitive descriptor for the LSTM" in str(e)
+
+
 def _torch_outputs(m, x, dtype=None, cast=False):
     if cast:
         m, x = copy.deepcopy(m).to(dtype), x.to(dtype)
@@ -127,8 +138,8 @@ def test_fused_equals_torch_module(kind, dtype):
     _equal(ours, (y, *(t[0] for t in s)))  # the model: nn.LSTM's autocast = its cast module
     try:
         ya, sa = _torch_outputs(m, x, dtype)
-    except RuntimeError as e:  # torch 2.x CPU: oneDNN has no fp16 LSTM for float32 input under autocast
-        assert kind == "lstm" and dtype == FP16, e
+    except RuntimeError as e:
+        assert kind == "lstm" and _onednn_lacks_low_precision_lstm(e), e
         return
     if ya.dtype == dtype:  # nn.LSTM, nn.RNN: autocast runs the kernel in the autocast dtype
         _equal(ours, (ya, *(t[0] for t in sa)))

@@ -30,6 +30,7 @@ import torch
 from torch import Tensor, nn
 
 from .. import __version__
+from .. import layers as _layers
 from ..common.signature import identifier, unique_identifiers
 from ..layers.ops import KerasOp
 from ..porting.graph import KerasModel, Ref, _accepts_mask, _call_args, _flatten, _map
@@ -81,6 +82,7 @@ class _Writer:
         self.order: list[_Class] = []
         self.alive: list[Any] = []  # keeps traced tensors alive: their ids name them
         self.aliases: dict[str, str] = {}  # imported module alias -> module
+        self.globals.add("layers")  # the alias of keraslike_torch.layers
 
     # -- constructors
 
@@ -112,6 +114,10 @@ class _Writer:
                             "code: define it at the top level of an importable module")
         if cls.__name__ in _PUBLIC and mod.startswith("keraslike_torch"):
             ctor = f"kt.{cls.__name__}"
+        elif mod.startswith("keraslike_torch.layers") and getattr(_layers, cls.__name__, None) is cls:
+            # our layers by their package, stable whichever file a class lives in
+            self.imports.add("from keraslike_torch import layers")
+            ctor = f"layers.{cls.__name__}"
         else:
             alias = mod.rsplit(".", 1)[-1]
             fresh = alias not in self.aliases

@@ -7,3 +7,4 @@ from ...layers import core as _core  # noqa: F401
 from ...layers import ops as _ops  # noqa: F401
 from .. import graph as _graph  # noqa: F401
 from .. import registry as _registry  # noqa: F401
+from . import recurrent as _recurrent  # noqa: F401

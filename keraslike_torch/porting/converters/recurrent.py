@@ -9,6 +9,7 @@ Bidirectional): any Keras generation's config -> our constructor's keywords.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from torch import nn
@@ -19,26 +20,20 @@ from ..registry import ConvertContext, UnsupportedLayerError, common_kwargs, con
 __all__: list[str] = []
 
 
-def _rnn_kwargs(config: dict, ctx: ConvertContext, kind: str) -> dict[str, Any]:
-    """Normalize an RNN config of any Keras generation to our constructor's keywords."""
+# Constructor keywords that are ours, not Keras config keys (name and dtype come from common_kwargs).
+_NOT_CONFIG_KEYS = {"input_size", "use_fused", "keras_version", "name", "device", "dtype"}
+
+
+def _rnn_kwargs(config: dict, ctx: ConvertContext, cls: type[RNN]) -> dict[str, Any]:
+    """Normalize an RNN config of any Keras generation to the keywords of ``cls`` (LSTM, GRU or
+    SimpleRNN), whose signature says which config keys it honours."""
+    kind = cls.__name__
     renames = {  # Keras 1 names
         "output_dim": "units", "init": "kernel_initializer", "inner_init": "recurrent_initializer",
         "inner_activation": "recurrent_activation", "dropout_W": "dropout",
         "dropout_U": "recurrent_dropout",
     }
-    keys = {
-        "units", "activation", "recurrent_activation", "use_bias", "return_sequences",
-        "return_state", "go_backwards", "stateful", "dropout", "recurrent_dropout",
-        "kernel_initializer", "recurrent_initializer", "bias_initializer", "zero_output_for_mask",
-        "unroll", "time_major", "implementation",
-    }
-    if kind == "LSTM":
-        keys.add("unit_forget_bias")
-    if kind == "GRU":
-        keys.add("reset_after")
-    if kind == "SimpleRNN":
-        keys.discard("recurrent_activation")
-        keys.discard("implementation")
+    keys = set(inspect.signature(cls).parameters) - _NOT_CONFIG_KEYS
     other_kinds = {"unit_forget_bias", "reset_after", "recurrent_activation", "implementation"}
     rnn_only = {"input_dim", "consume_less", "use_cudnn", "forget_bias_init"}  # Keras 1 / backend choices
     kw = options(kind, config, keys, renames, other_kinds | rnn_only)
@@ -62,30 +57,30 @@ def _rnn_kwargs(config: dict, ctx: ConvertContext, kind: str) -> dict[str, Any]:
 
 @register("LSTM", "LSTMV1", "UnifiedLSTM")
 def _lstm(config: dict, ctx: ConvertContext) -> nn.Module:
-    return LSTM(**_rnn_kwargs(config, ctx, "LSTM"))
+    return LSTM(**_rnn_kwargs(config, ctx, LSTM))
 
 
 @register("GRU", "GRUV1", "UnifiedGRU")
 def _gru(config: dict, ctx: ConvertContext) -> nn.Module:
-    return GRU(**_rnn_kwargs(config, ctx, "GRU"))
+    return GRU(**_rnn_kwargs(config, ctx, GRU))
 
 
 @register("SimpleRNN")
 def _simple_rnn(config: dict, ctx: ConvertContext) -> nn.Module:
-    return SimpleRNN(**_rnn_kwargs(config, ctx, "SimpleRNN"))
+    return SimpleRNN(**_rnn_kwargs(config, ctx, SimpleRNN))
 
 
 # CuDNN layers fix their math: tanh / sigmoid, and reset_after=True for GRU.
 @register("CuDNNLSTM")
 def _cudnn_lstm(config: dict, ctx: ConvertContext) -> nn.Module:
     c = {**config, "activation": "tanh", "recurrent_activation": "sigmoid"}
-    return LSTM(**_rnn_kwargs(c, ctx, "LSTM"))
+    return LSTM(**_rnn_kwargs(c, ctx, LSTM))
 
 
 @register("CuDNNGRU")
 def _cudnn_gru(config: dict, ctx: ConvertContext) -> nn.Module:
     c = {**config, "activation": "tanh", "recurrent_activation": "sigmoid", "reset_after": True}
-    return GRU(**_rnn_kwargs(c, ctx, "GRU"))
+    return GRU(**_rnn_kwargs(c, ctx, GRU))
 
 
 @register("Bidirectional")

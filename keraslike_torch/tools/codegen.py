@@ -34,7 +34,7 @@ from .. import layers as _layers
 from ..common.signature import identifier, unique_identifiers
 from ..layers.ops import KerasOp
 from ..porting.graph import KerasModel, Ref, _accepts_mask, _call_args, _flatten, _map
-from ..recurrent.rnn import RNN
+from ..recurrent import RNN
 from .codewriter import RESERVED, Body, Code, literal, non_default, uses_of
 
 __all__ = ["write_module", "save_converted", "converted_state_dict"]

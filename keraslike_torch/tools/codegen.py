@@ -31,9 +31,13 @@ from torch import Tensor, nn
 
 from .. import __version__
 from ..common.signature import identifier, unique_identifiers
-from ..layers.ops import KerasOp
-from ..porting.graph import KerasModel, Ref, _accepts_mask, _call_args, _flatten, _map
-from ..recurrent.rnn import RNN
+from ..layers import KerasOp
+from ..porting.graph import KerasModel, Ref
+from ..porting.graph import accepts_mask as _accepts_mask
+from ..porting.graph import call_args as _call_args
+from ..porting.graph import flatten as _flatten
+from ..porting.graph import map_refs as _map
+from ..recurrent import RNN
 from .codewriter import RESERVED, Body, Code, literal, non_default, uses_of
 
 __all__ = ["write_module", "save_converted", "converted_state_dict"]

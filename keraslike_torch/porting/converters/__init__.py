@@ -5,5 +5,5 @@ from ... import layers as _layers  # noqa: F401
 from ...layers import convolutional as _convolutional  # noqa: F401
 from ...layers import core as _core  # noqa: F401
 from ...layers import ops as _ops  # noqa: F401
-from .. import graph as _graph  # noqa: F401
 from .. import registry as _registry  # noqa: F401
+from . import models as _models  # noqa: F401

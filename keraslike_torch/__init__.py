@@ -8,11 +8,13 @@
 """
 
 from . import _compat, activations, cells, converters, initializers, testing
+from .porting.builders import model_from_config, model_from_json
 from .porting.formats import KerasFileError
-from .porting.graph import KerasModel, load_model, load_weights, model_from_config, model_from_json, read_weights
+from .porting.graph import KerasModel
 from .porting.live import from_keras
-from .recurrent.bidirectional import Bidirectional
-from .recurrent.rnn import GRU, LSTM, RNN, SimpleRNN
+from .porting.loading import load_model
+from .porting.weights import load_weights, read_weights
+from .recurrent import GRU, LSTM, RNN, Bidirectional, SimpleRNN
 from .tools.summary import summary
 
 __version__ = "0.1.0"

@@ -38,7 +38,9 @@ _PREFIX = __package__ + "."
 class _OldPathFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     """Answers an import of a 0.1 path with the module that now holds its code."""
 
-    def find_spec(self, fullname: str, path: object = None, target: object = None) -> importlib.machinery.ModuleSpec | None:
+    def find_spec(
+        self, fullname: str, path: object = None, target: object = None
+    ) -> importlib.machinery.ModuleSpec | None:
         if fullname.startswith(_PREFIX) and fullname[len(_PREFIX):] in OLD_PATHS:
             return importlib.machinery.ModuleSpec(fullname, self)
         return None

@@ -299,16 +299,16 @@ _ALLOWED_METHODS = {"to", "is_floating_point", "parameters", "load_state_dict", 
 
 
 def _check_calls(code: str) -> None:
-    """Only the expected constructors and calls: kt/core/conv classes, the model's own layers."""
+    """Only the expected constructors and calls: kt and kt.layers classes, the model's own layers."""
     tree = ast.parse(code)
     classes = {n.name for n in ast.walk(tree) if isinstance(n, ast.ClassDef)}
-    from keraslike_torch.keras_layers import conv, core
+    from keraslike_torch import layers
 
     for node in ast.walk(tree):
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             assert (node.module if isinstance(node, ast.ImportFrom) else node.names[0].name) in (
                 "__future__", "pathlib", "torch", "safetensors.torch", "keraslike_torch",
-                "keraslike_torch.keras_layers", "keraslike_torch.converters"), ast.dump(node)
+                "keraslike_torch.converters"), ast.dump(node)
         if not isinstance(node, ast.Call):
             continue
         f = node.func
@@ -321,8 +321,8 @@ def _check_calls(code: str) -> None:
             root = root.value
         if isinstance(root, ast.Name) and root.id == "self":
             continue  # the model's own layers
-        if isinstance(f.value, ast.Name) and f.value.id in ("kt", "core", "conv"):
-            target = {"kt": kt, "core": core, "conv": conv}[f.value.id]
+        if isinstance(f.value, ast.Name) and f.value.id in ("kt", "layers"):
+            target = {"kt": kt, "layers": layers}[f.value.id]
             assert isinstance(getattr(target, f.attr, None), type), ast.unparse(node)
             assert issubclass(getattr(target, f.attr), torch.nn.Module), ast.unparse(node)
             continue
@@ -519,3 +519,56 @@ def test_replacement_layers_written_or_refused(tfk, tmp_path, rng):
     km = kt.load_model(tmp_path / "lam.h5", custom_objects={"plus": torch.nn.Identity()})
     with pytest.raises(TypeError, match=r"\(Identity\) has no get_config\(\)"):
         save_converted(km, tmp_path / "identity")
+
+
+_CODE_0_1 = """
+import torch
+from keraslike_torch.keras_layers import conv, core
+
+
+class Model(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = conv.Conv1D(filters=2, kernel_size=3, padding="same", input_size=4)
+        self.pool = conv.GlobalAveragePooling1D()
+        self.dense = core.Dense(units=3, activation="tanh", input_size=2)
+
+    def forward(self, x):
+        return self.dense(self.pool(self.conv(x)))
+"""
+
+
+def test_code_written_by_0_1_still_builds_the_same_classes(tmp_path):
+    """0.1's generated code imported ``keras_layers.core``/``conv`` and called ``core.Dense(...)``:
+    it still runs and builds the classes of :mod:`keraslike_torch.layers`; 0.1 pickles (classes
+    recorded under ``keraslike_torch.keras_layers.core``) still load."""
+    from keraslike_torch import layers
+    from keraslike_torch.keras_layers import conv, core
+
+    for mod in (core, conv):
+        exported = [n for n in dir(mod) if isinstance(getattr(mod, n), type)]
+        assert exported and all(getattr(mod, n) is getattr(layers, n) for n in exported)
+    path = tmp_path / "model_0_1.py"
+    path.write_text(_CODE_0_1)
+    spec = importlib.util.spec_from_file_location("model_0_1", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    old = module.Model()
+    assert [type(m) for m in (old.conv, old.pool, old.dense)] == [
+        layers.Conv1D, layers.GlobalAveragePooling1D, layers.Dense]
+    new = torch.nn.Sequential(layers.Conv1D(2, 3, padding="same", input_size=4),
+                              layers.GlobalAveragePooling1D(), layers.Dense(3, activation="tanh", input_size=2))
+    new.load_state_dict({k.replace("conv.", "0.").replace("dense.", "2."): v for k, v in old.state_dict().items()})
+    x = torch.randn(2, 5, 4)
+    torch.testing.assert_close(old(x), new(x), rtol=0, atol=0)
+    # a 0.1 pickle names the class by its 0.1 module
+    dense = layers.Dense(3, input_size=2)
+    try:
+        layers.Dense.__module__ = "keraslike_torch.keras_layers.core"
+        data = pickle.dumps(dense)
+    finally:
+        layers.Dense.__module__ = "keraslike_torch.layers.core"
+    assert b"keraslike_torch.keras_layers.core" in data
+    back = pickle.loads(data)
+    assert type(back) is layers.Dense
+    torch.testing.assert_close(back(torch.ones(1, 2)), dense(torch.ones(1, 2)), rtol=0, atol=0)

@@ -75,13 +75,9 @@ def test_no_module_over_500_lines():
 
 
 def test_no_import_cycles():
-    """Tarjan's strongly connected components over the import graph: all of size one. (A module's
-    package __init__ runs before it, so `pkg/__init__ -> pkg.mod -> pkg` is a cycle too.)"""
-    graph = {n: set(deps) for n, deps in GRAPH.items()}
-    for n in graph:  # importing a submodule runs its parent packages first
-        parent = n.rpartition(".")[0]
-        if parent in graph and parent != "keraslike_torch":
-            graph[n].add(parent)
+    """Tarjan's strongly connected components over the import graph: all of size one. (A module
+    that imports a name from its own package's __init__, which imports the module, is a cycle.)"""
+    graph = GRAPH
     index: dict[str, int] = {}
     low: dict[str, int] = {}
     stack: list[str] = []

@@ -1,6 +1,6 @@
 """Torch modules for the non-recurrent Keras layers a converted model needs, one family per
 file as in ``keras/src/layers``, each with Keras's weight layout and mask semantics. They know
-nothing of Keras files: their converters are in :mod:`keraslike_torch.porting.converters`.
+nothing of Keras files: their converters are in :mod:`keraslike_torch.converters`.
 
 >>> import torch
 >>> from keraslike_torch.layers import Dense
@@ -9,38 +9,16 @@ torch.Size([1, 3])
 """
 
 from .base import KerasLayer
-from .convolutional import (
-    AveragePooling1D,
-    BatchNormalization,
-    Conv1D,
-    GlobalAveragePooling1D,
-    GlobalMaxPooling1D,
-    LayerNormalization,
-    MaxPooling1D,
-    TimeDistributed,
-)
-from .core import (
-    Activation,
-    Add,
-    Average,
-    Concatenate,
-    Dense,
-    Dropout,
-    Embedding,
-    Flatten,
-    GaussianDropout,
-    GaussianNoise,
-    Masking,
-    Maximum,
-    Minimum,
-    Multiply,
-    Permute,
-    RepeatVector,
-    Reshape,
-    SpatialDropout1D,
-    Subtract,
-)
+from .convolutional import Conv1D
+from .core import Activation, Dense, Embedding, Masking
+from .layer_normalization import LayerNormalization
+from .merging import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
+from .normalization import BatchNormalization
 from .ops import KerasOp
+from .pooling import AveragePooling1D, GlobalAveragePooling1D, GlobalMaxPooling1D, MaxPooling1D
+from .regularization import Dropout, GaussianDropout, GaussianNoise, SpatialDropout1D
+from .reshaping import Flatten, Permute, RepeatVector, Reshape
+from .wrappers import TimeDistributed
 
 __all__ = [
     "KerasLayer", "KerasOp",
@@ -52,8 +30,10 @@ __all__ = [
     "Add", "Subtract", "Average", "Multiply", "Maximum", "Minimum", "Concatenate",
     # reshaping
     "RepeatVector", "Flatten", "Reshape", "Permute",
-    # convolutional, pooling
-    "Conv1D", "MaxPooling1D", "AveragePooling1D", "GlobalMaxPooling1D", "GlobalAveragePooling1D",
+    # convolutional
+    "Conv1D",
+    # pooling
+    "MaxPooling1D", "AveragePooling1D", "GlobalMaxPooling1D", "GlobalAveragePooling1D",
     # normalization
     "BatchNormalization", "LayerNormalization",
     # wrappers

@@ -1,8 +1,14 @@
-"""Keras 3 operations that appear as nodes of functional model configs.
+"""Keras 3 operations that appear as nodes of functional model configs, as modules.
 
 Keras 3 records the masks of a functional model as explicit operations (``NotEqual``, ``Any``,
 ``ExpandDims``, ``LogicalOr``, ``Concatenate``, ...) whose outputs are passed to layers as
-``mask=``. Each op here is a small module; they are registered under ``ops.<ClassName>``.
+``mask=``. A :class:`KerasOp` applies one; the functions that build them from an op's config,
+registered under ``ops.<ClassName>``, are with the other converters (:mod:`keraslike_torch.converters`).
+
+>>> import torch
+>>> op = KerasOp("LogicalNot", torch.logical_not)
+>>> op(torch.tensor([True, False])).tolist()
+[False, True]
 """
 
 from __future__ import annotations
@@ -10,12 +16,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import torch
-from torch import Tensor, nn
+from torch import nn
 
-from ..porting.registry import ConvertContext, UnsupportedLayerError, register, torch_dtype
+__all__ = ["KerasOp", "OP_BUILDERS"]
 
-__all__ = ["KerasOp"]
+# Op name -> function building the op's callable from its config. Filled by
+# the ops converters (imported with keraslike_torch); used to rebuild a pickled op.
+OP_BUILDERS: dict[str, Callable[[dict], Callable[..., Any]]] = {}
 
 
 class KerasOp(nn.Module):
@@ -35,14 +42,14 @@ class KerasOp(nn.Module):
     def __getstate__(self) -> dict[str, Any]:
         # ``fn`` is a closure over the op's config: pickle the config and rebuild it from there.
         state = super().__getstate__()
-        if self.op_name in _OPS:
+        if self.op_name in OP_BUILDERS:
             state.pop("fn", None)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)
         if "fn" not in self.__dict__:
-            self.fn = _OPS[self.op_name](self.op_config)
+            self.fn = OP_BUILDERS[self.op_name](self.op_config)
 
     def extra_repr(self) -> str:
         return self.op_name
@@ -56,110 +63,3 @@ class KerasOp(nn.Module):
     def set_keras_weights(self, weights: list) -> None:
         if len(weights):
             raise ValueError(f"op {self.op_name} has no weights, got {len(weights)}")
-
-
-def _t(x: Any, like: Tensor | None = None) -> Any:
-    if isinstance(x, Tensor) or like is None:
-        return x
-    return torch.as_tensor(x, dtype=like.dtype, device=like.device)
-
-
-def _axis(config: dict, default: Any = None) -> Any:
-    axis = config.get("axis", default)
-    return tuple(axis) if isinstance(axis, list) else axis
-
-
-def _reduce(fn: Callable[..., Tensor]) -> Callable[[dict], Callable[..., Tensor]]:
-    def make(config: dict) -> Callable[..., Tensor]:
-        axis, keepdims = _axis(config), bool(config.get("keepdims", False))
-
-        def op(x: Tensor) -> Tensor:
-            if axis is None:
-                out = fn(x)
-                return out.reshape([1] * x.dim()) if keepdims else out
-            return fn(x, dim=axis, keepdim=keepdims)
-
-        return op
-
-    return make
-
-
-def _binary(fn: Callable[[Tensor, Tensor], Tensor]) -> Callable[[dict], Callable[..., Tensor]]:
-    def make(config: dict) -> Callable[..., Tensor]:
-        def op(a: Any, b: Any) -> Tensor:
-            if not isinstance(a, Tensor):
-                a = _t(a, b)
-            return fn(a, _t(b, a))
-
-        return op
-
-    return make
-
-
-def _expand_dims(config: dict) -> Callable[..., Tensor]:
-    axis = _axis(config)
-    return lambda x: torch.unsqueeze(x, axis)
-
-
-def _squeeze(config: dict) -> Callable[..., Tensor]:
-    axis = _axis(config)
-    return (lambda x: torch.squeeze(x)) if axis is None else (lambda x: torch.squeeze(x, axis))
-
-
-def _concatenate(config: dict) -> Callable[..., Tensor]:
-    axis = _axis(config, 0)
-    return lambda xs: torch.cat(list(xs), dim=axis)
-
-
-def _dtype_of(name: Any) -> torch.dtype | None:
-    if name is None:
-        return None
-    ints = {"bool": torch.bool, "int32": torch.int32, "int64": torch.int64, "int8": torch.int8,
-            "uint8": torch.uint8, "int16": torch.int16}
-    return ints.get(name) or torch_dtype(name)
-
-
-def _like(fn: Callable[..., Tensor], config: dict) -> Callable[..., Tensor]:
-    dtype = _dtype_of(config.get("dtype"))
-    return lambda x: fn(x, dtype=dtype) if dtype is not None else fn(x)
-
-
-def _cast(config: dict) -> Callable[..., Tensor]:
-    dtype = _dtype_of(config.get("dtype"))
-    return lambda x: x.to(dtype)
-
-
-_OPS: dict[str, Callable[[dict], Callable[..., Any]]] = {
-    "NotEqual": _binary(torch.ne),
-    "Equal": _binary(torch.eq),
-    "Greater": _binary(torch.gt),
-    "Less": _binary(torch.lt),
-    "LogicalOr": _binary(torch.logical_or),
-    "LogicalAnd": _binary(torch.logical_and),
-    "LogicalNot": lambda c: torch.logical_not,
-    "Any": _reduce(torch.any),
-    "All": _reduce(torch.all),
-    "ExpandDims": _expand_dims,
-    "Squeeze": _squeeze,
-    "ZerosLike": lambda c: _like(torch.zeros_like, c),
-    "OnesLike": lambda c: _like(torch.ones_like, c),
-    "Concatenate": _concatenate,
-    "Cast": _cast,
-}
-
-
-def _make_converter(
-    op_name: str, factory: Callable[[dict], Callable[..., Any]]
-) -> Callable[[dict, ConvertContext], nn.Module]:
-    def convert(config: dict, ctx: ConvertContext) -> nn.Module:
-        try:
-            fn = factory(config)
-        except (KeyError, TypeError, ValueError) as e:
-            raise UnsupportedLayerError(f"Keras op {op_name} with config {config!r}: {e}") from None
-        return KerasOp(op_name, fn, config.get("name"), config)
-
-    return convert
-
-
-for _name, _factory in _OPS.items():
-    register(f"ops.{_name}")(_make_converter(_name, _factory))

@@ -22,8 +22,7 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from ..recurrent.bidirectional import Bidirectional
-from ..recurrent.rnn import GRU, LSTM, RNN
+from ..recurrent import GRU, LSTM, RNN, Bidirectional
 
 __all__ = [
     "to_keras_layout", "cudnn_to_keras", "keras1_rnn_to_keras2", "keras_weight_count",

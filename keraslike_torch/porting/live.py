@@ -12,6 +12,7 @@ from typing import Any
 from torch import nn
 
 from ..tools.testing import keras_generation
+from .loading import model_from_keras_object
 from .registry import ConvertContext, convert_layer
 
 __all__ = ["from_keras"]
@@ -30,8 +31,6 @@ def from_keras(obj: Any) -> nn.Module:
     """
     generation = keras_generation(obj)
     if _is_model(obj):
-        from .graph import model_from_keras_object
-
         return model_from_keras_object(obj, generation)
     ctx = ConvertContext(keras_version=generation)
     module = convert_layer(type(obj).__name__, obj.get_config(), ctx)

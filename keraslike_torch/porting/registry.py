@@ -21,8 +21,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..recurrent.bidirectional import Bidirectional
-from ..recurrent.rnn import GRU, LSTM, RNN, SimpleRNN
 from . import config_checks
 from .config_checks import InvalidConfigError, UnsupportedLayerError
 from .formats import open_file_bytes
@@ -228,95 +226,3 @@ def build(kind: str, config: dict, factory: Any, *args: Any, **kwargs: Any) -> A
 def common_kwargs(config: dict, ctx: ConvertContext) -> dict[str, Any]:
     """The keywords every layer constructor takes from its config: generation, name, dtype."""
     return {"keras_version": ctx.keras_version, "name": config.get("name"), "dtype": config_dtype(config, ctx)}
-
-
-# ---- recurrent layers ---------------------------------------------------------------------------
-
-def _rnn_kwargs(config: dict, ctx: ConvertContext, kind: str) -> dict[str, Any]:
-    """Normalize an RNN config of any Keras generation to our constructor's keywords."""
-    renames = {  # Keras 1 names
-        "output_dim": "units", "init": "kernel_initializer", "inner_init": "recurrent_initializer",
-        "inner_activation": "recurrent_activation", "dropout_W": "dropout",
-        "dropout_U": "recurrent_dropout",
-    }
-    keys = {
-        "units", "activation", "recurrent_activation", "use_bias", "return_sequences",
-        "return_state", "go_backwards", "stateful", "dropout", "recurrent_dropout",
-        "kernel_initializer", "recurrent_initializer", "bias_initializer", "zero_output_for_mask",
-        "unroll", "time_major", "implementation",
-    }
-    if kind == "LSTM":
-        keys.add("unit_forget_bias")
-    if kind == "GRU":
-        keys.add("reset_after")
-    if kind == "SimpleRNN":
-        keys.discard("recurrent_activation")
-        keys.discard("implementation")
-    other_kinds = {"unit_forget_bias", "reset_after", "recurrent_activation", "implementation"}
-    rnn_only = {"input_dim", "consume_less", "use_cudnn", "forget_bias_init"}  # Keras 1 / backend choices
-    kw = options(kind, config, keys, renames, other_kinds | rnn_only)
-    forget_init = config.get("forget_bias_init")
-    if "units" not in kw:
-        raise UnsupportedLayerError(f"{kind} config {config.get('name', '?')!r} has no 'units'")
-    if kind == "LSTM" and forget_init is not None and "unit_forget_bias" not in kw:
-        kw["unit_forget_bias"] = forget_init in ("one", "ones", "Ones")
-    if kind == "GRU" and "reset_after" not in kw:
-        # GRU configs from Keras < 2.1.3 have no reset_after key and mean reset_after=False.
-        kw["reset_after"] = False if ctx.keras_version < 3 else True
-    impl = kw.get("implementation")
-    if impl is not None and impl not in (0, 1, 2):
-        raise UnsupportedLayerError(f"{kind} layer {config.get('name', '?')!r}: implementation={impl!r}")
-    for key in ("dropout", "recurrent_dropout"):
-        if key in kw:
-            kw[key] = min(1.0 - 1e-12, max(0.0, float(kw[key])))  # Keras clamps; 1.0 would drop all
-    kw.update(common_kwargs(config, ctx))
-    return kw
-
-
-@register("LSTM", "LSTMV1", "UnifiedLSTM")
-def _lstm(config: dict, ctx: ConvertContext) -> nn.Module:
-    return LSTM(**_rnn_kwargs(config, ctx, "LSTM"))
-
-
-@register("GRU", "GRUV1", "UnifiedGRU")
-def _gru(config: dict, ctx: ConvertContext) -> nn.Module:
-    return GRU(**_rnn_kwargs(config, ctx, "GRU"))
-
-
-@register("SimpleRNN")
-def _simple_rnn(config: dict, ctx: ConvertContext) -> nn.Module:
-    return SimpleRNN(**_rnn_kwargs(config, ctx, "SimpleRNN"))
-
-
-# CuDNN layers fix their math: tanh / sigmoid, and reset_after=True for GRU.
-@register("CuDNNLSTM")
-def _cudnn_lstm(config: dict, ctx: ConvertContext) -> nn.Module:
-    c = {**config, "activation": "tanh", "recurrent_activation": "sigmoid"}
-    return LSTM(**_rnn_kwargs(c, ctx, "LSTM"))
-
-
-@register("CuDNNGRU")
-def _cudnn_gru(config: dict, ctx: ConvertContext) -> nn.Module:
-    c = {**config, "activation": "tanh", "recurrent_activation": "sigmoid", "reset_after": True}
-    return GRU(**_rnn_kwargs(c, ctx, "GRU"))
-
-
-@register("Bidirectional")
-def _bidirectional(config: dict, ctx: ConvertContext) -> nn.Module:
-    inner = config.get("layer")
-    if not isinstance(inner, dict) or "class_name" not in inner:
-        raise UnsupportedLayerError(f"Bidirectional layer {config.get('name', '?')!r} has no wrapped layer config")
-    layer = _nested(inner, ctx)
-    backward = config.get("backward_layer")
-    backward_layer = _nested(backward, ctx) if isinstance(backward, dict) else None
-    return Bidirectional(layer, config.get("merge_mode", "concat"), backward_layer,  # type: ignore[arg-type]
-                         name=config.get("name"))
-
-
-def _nested(spec: dict, ctx: ConvertContext) -> RNN:
-    module = convert_layer(spec["class_name"], spec.get("config", {}), ctx)
-    if not isinstance(module, RNN):
-        raise UnsupportedLayerError(
-            f"Bidirectional can wrap LSTM, GRU and SimpleRNN layers, not {spec['class_name']!r}"
-        )
-    return module

@@ -1,4 +1,4 @@
-"""Keras ``Bidirectional`` for :class:`LSTM`, :class:`GRU` and :class:`SimpleRNN`."""
+"""Keras ``Bidirectional`` for the recurrent layers (:class:`~.rnn.RNN`: LSTM, GRU, SimpleRNN)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from torch import Tensor, nn
 from ..common import tracing
 from ..common.config import RecordsConfig
 from .fused import fused_call
-from .packed import PackedSequence, check_no_vmap, forward_packed
+from .packed import PackedSequence, recurrent_entry
 from .rnn import RNN, StateLike
 
 __all__ = ["Bidirectional"]
@@ -189,6 +189,7 @@ class Bidirectional(RecordsConfig, nn.Module):
             return None  # each direction runs the masked fused path on its own (fused.py)
         return mode
 
+    @recurrent_entry
     def forward(
         self,
         inputs: Tensor | PackedSequence,
@@ -196,11 +197,6 @@ class Bidirectional(RecordsConfig, nn.Module):
         initial_state: StateLike = None,
         training: bool | None = None,
     ) -> Tensor | tuple[Tensor, ...]:
-        if tracing.is_compiling_only():  # torch.compile: the recurrence runs eagerly (tracing.py)
-            return tracing.call_eagerly(type(self).forward, self, inputs, mask, initial_state, training)
-        check_no_vmap(self)
-        if isinstance(inputs, PackedSequence):
-            return forward_packed(self, inputs, mask, initial_state, training)
         f, b = self.forward_layer, self.backward_layer
         x, mask_t, checked_mask = f._prepare(inputs, mask)
         b._check_input(inputs)

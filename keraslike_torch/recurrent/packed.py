@@ -1,5 +1,8 @@
 """Inputs and transforms the recurrent layers meet at their entry, as ``torch.nn.LSTM`` does.
 
+* :func:`recurrent_entry`: the entry of every recurrent layer's ``forward`` (RNN, Bidirectional),
+  which sends each of the cases below where it belongs, and runs the call eagerly under
+  ``torch.compile`` (:mod:`keraslike_torch.common.tracing`).
 * :func:`forward_packed`: a :class:`~torch.nn.utils.rnn.PackedSequence` input. Its lengths become
   a post-padded Keras mask over the padded input; with ``return_sequences`` the sequence output is
   packed again with the input's ``batch_sizes``, ``sorted_indices`` and ``unsorted_indices`` (as
@@ -19,13 +22,38 @@
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-__all__ = ["forward_packed", "check_no_vmap", "PackedSequence"]
+from ..common import tracing
+
+__all__ = ["recurrent_entry", "forward_packed", "check_no_vmap", "PackedSequence"]
+
+Forward = TypeVar("Forward", bound=Callable[..., Any])
+
+
+def recurrent_entry(forward: Forward) -> Forward:
+    """Decorator of a recurrent layer's ``forward(self, inputs, mask, initial_state, training)``:
+    under ``torch.compile`` the call runs eagerly behind a graph break, ``vmap`` is refused
+    (:func:`check_no_vmap`) and a PackedSequence goes through :func:`forward_packed`; ``forward``
+    itself sees only padded tensors."""
+
+    @functools.wraps(forward)
+    def entry(self: nn.Module, inputs: Any, mask: Any = None, initial_state: Any = None,
+              training: bool | None = None) -> Any:
+        if tracing.is_compiling_only():  # torch.compile: the recurrence runs eagerly (tracing.py)
+            return tracing.call_eagerly(type(self).forward, self, inputs, mask, initial_state, training)
+        check_no_vmap(self)
+        if isinstance(inputs, PackedSequence):
+            return forward_packed(self, inputs, mask, initial_state, training)
+        return forward(self, inputs, mask, initial_state, training)
+
+    return cast(Forward, entry)
 
 
 def _time_major(layer: nn.Module) -> bool:

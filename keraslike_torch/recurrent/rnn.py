@@ -1,6 +1,7 @@
-"""Keras recurrent layers as torch modules: :class:`LSTM`, :class:`GRU`, :class:`SimpleRNN`.
+"""Keras's ``RNN`` layer as a torch module: :class:`RNN` runs any cell over time (the families
+:class:`~.lstm.LSTM`, :class:`~.gru.GRU` and :class:`~.simple_rnn.SimpleRNN` are its subclasses).
 
-One layer class (:class:`RNN`) runs any cell over time; it validates inputs, masks and states,
+It validates inputs, masks and states,
 handles ``go_backwards``, ``stateful``, dropout and the return values, and dispatches each call to
 torch's fused kernel when that computes the configuration exactly (LSTM/GRU with tanh + sigmoid,
 SimpleRNN with tanh/relu, masks that are one block per row) and to the sequence runner otherwise.
@@ -8,24 +9,24 @@ SimpleRNN with tanh/relu, masks that are one block per row) and to the sequence 
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .. import activations as _activations
-from .. import initializers as _initializers
 from ..common import precision as _precision
 from ..common import tracing
 from ..common.config import RecordsConfig, as_bool_mask, loaded_shape
-from .cells import GRUCell, LSTMCell, RecurrentCell, SimpleRNNCell
+from .base_cell import RecurrentCell
+from .dropout import DropoutMasks
 from .fused import MaskSpans, fused_call, fused_call_masked, mask_spans, place_outputs
-from .packed import PackedSequence, check_no_vmap, forward_packed
+from .packed import PackedSequence, recurrent_entry
 from .runner import scan
 
-__all__ = ["RNN", "LSTM", "GRU", "SimpleRNN", "StateLike", "validate_mask"]
+__all__ = ["RNN", "StateLike", "validate_mask"]
 
 StateLike = Tensor | Sequence[Tensor] | None
 
@@ -61,16 +62,31 @@ def validate_mask(mask: Any, batch: int, steps: int, device: torch.device) -> Te
     return as_bool_mask(mask, device)
 
 
-class RNN(RecordsConfig, nn.Module):
+class RNN(DropoutMasks, RecordsConfig, nn.Module):
     """Runs a :class:`~keraslike_torch.cells.RecurrentCell` over time with Keras's ``RNN``
     semantics. Use the subclasses :class:`LSTM`, :class:`GRU` and :class:`SimpleRNN`.
+
+    A subclass naming a ``cell_class`` (a cell family: LSTM, GRU, SimpleRNN) is built from
+    ``units`` and keywords instead of a cell: its ``__init__(self, units, **kwargs)`` takes the
+    cell class's keywords (:meth:`RecurrentCell.keyword_parameters`) and this class's, minus
+    ``omitted_keywords``, and carries that full signature (``help``, ``inspect.signature``,
+    ``get_config``): one list of keywords, the cell's, serves cell and layer.
 
     Call: ``layer(inputs, mask=None, initial_state=None, training=None)``; ``inputs`` is
     (batch, time, features) (or (time, batch, features) with ``time_major=True``). ``training``
     defaults to ``self.training`` and only matters for dropout. Returns ``y`` or, with
     ``return_state``, ``(y, *states)``. Under ``torch.autocast`` the layer computes as if cast
-    ``.to(autocast dtype)``, as ``torch.nn.LSTM`` does (:mod:`keraslike_torch.precision`).
+    ``.to(autocast dtype)``, as ``torch.nn.LSTM`` does (:mod:`keraslike_torch.common.precision`).
     """
+
+    cell_class: ClassVar[type[RecurrentCell] | None] = None
+    omitted_keywords: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        init = cls.__dict__.get("__init__")
+        if cls.__dict__.get("cell_class") is not None and init is not None:
+            init.__signature__ = _family_signature(cls)  # before RecordsConfig wraps __init__
+        super().__init_subclass__(**kwargs)
 
     def __init__(
         self,
@@ -117,6 +133,21 @@ class RNN(RecordsConfig, nn.Module):
                 f"activation={cell.activation.name}, recurrent_activation={cell.recurrent_activation.name}"
                 + (", reset_after=False" if getattr(cell, "reset_after", True) is False else "")
             )
+
+    def _family_keywords(self, units: int, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """A cell family's constructor keywords as :class:`RNN`'s: the cell (``cell_class`` built
+        from ``units``, ``input_size`` and the cell's keywords) and the layer's keywords."""
+        cls = type(self)
+        cell_class = cls.cell_class
+        assert cell_class is not None
+        for key in kwargs:
+            if key in cls.omitted_keywords:
+                raise TypeError(f"{cls.__name__}.__init__() got an unexpected keyword argument {key!r}")
+        names = {p.name for p in cell_class.keyword_parameters()}
+        layer = dict(kwargs)
+        input_size = layer.pop("input_size", None)
+        cell = cell_class(units, input_size, **{k: layer.pop(k) for k in list(layer) if k in names})
+        return {"cell": cell, **layer}
 
     # ---- Keras-like attributes ------------------------------------------------------------
 
@@ -278,56 +309,6 @@ class RNN(RecordsConfig, nn.Module):
         zeros = x.new_zeros(batch, self.cell.units)
         return tuple(zeros for _ in range(self.cell.state_count))
 
-    # ---- dropout ------------------------------------------------------------------------------
-
-    def _per_gate_dropout(self) -> bool:
-        return self.cell.gates > 1 and self.implementation == 1
-
-    def _dropout_masks(self, x: Tensor, training: bool) -> tuple[Tensor | None, Tensor | None]:
-        """Keras's dropout masks: one per sequence, reused at every step; per gate when
-        ``implementation == 1`` (which recurrent dropout forces), shape (G, B, n), else (B, d)."""
-        if not training:
-            return None, None
-        if self._forced_dropout_masks is not None:
-            return self._forced_masks(x)
-        batch, g, u = x.shape[0], self.cell.gates, self.cell.units
-
-        def draw(rate: float, shape: tuple[int, ...]) -> Tensor:
-            keep = 1.0 - rate
-            return torch.bernoulli(x.new_full(shape, keep)) / keep
-
-        dmask = rmask = None
-        if 0.0 < self.dropout:
-            shape = (g, batch, x.shape[2]) if self._per_gate_dropout() else (batch, x.shape[2])
-            dmask = draw(self.dropout, shape)
-        if 0.0 < self.recurrent_dropout:
-            rmask = draw(self.recurrent_dropout, (g if g > 1 else 1, batch, u))
-        return dmask, rmask
-
-    def _forced_masks(self, x: Tensor) -> tuple[Tensor | None, Tensor | None]:
-        """Masks given in Keras gate order through :func:`keraslike_torch.testing.dropout_masks`."""
-        inp, rec = self._forced_dropout_masks  # type: ignore[misc]
-        order = self.cell.runner_gate_keras_order()
-
-        def convert(m: Any, per_gate: bool) -> Tensor | None:
-            if m is None:
-                return None
-            if isinstance(m, (list, tuple)):
-                ts = [torch.as_tensor(np.asarray(a)).to(x.device, x.dtype) for a in m]
-                if per_gate and len(ts) == len(order):
-                    return torch.stack([ts[k] for k in order])
-                return ts[0] if not per_gate else torch.stack([ts[0]] * len(order))
-            t = torch.as_tensor(np.asarray(m)).to(x.device, x.dtype)
-            return torch.stack([t] * len(order)) if per_gate else t
-
-        dmask = convert(inp, self._per_gate_dropout()) if self.dropout > 0 else None
-        rmask = None
-        if self.recurrent_dropout > 0:
-            rmask = convert(rec, True)
-            if rmask is not None and self.cell.gates == 1:
-                rmask = rmask[:1]
-        return dmask, rmask
-
     # ---- forward ------------------------------------------------------------------------------
 
     def _use_fused(self, dmask: Tensor | None, rmask: Tensor | None, spans: MaskSpans | None,
@@ -340,6 +321,7 @@ class RNN(RecordsConfig, nn.Module):
             return False
         return not has_mask or spans is not None
 
+    @recurrent_entry
     def forward(
         self,
         inputs: Tensor | PackedSequence,
@@ -347,11 +329,6 @@ class RNN(RecordsConfig, nn.Module):
         initial_state: StateLike = None,
         training: bool | None = None,
     ) -> Tensor | tuple[Tensor, ...]:
-        if tracing.is_compiling_only():  # torch.compile: the recurrence runs eagerly (tracing.py)
-            return tracing.call_eagerly(type(self).forward, self, inputs, mask, initial_state, training)
-        check_no_vmap(self)
-        if isinstance(inputs, PackedSequence):
-            return forward_packed(self, inputs, mask, initial_state, training)
         x, mask_t, checked_mask = self._prepare(inputs, mask)
         training = self.training if training is None else bool(training)
         states = self._initial_states(initial_state, x)
@@ -458,165 +435,23 @@ class RNN(RecordsConfig, nn.Module):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 
-def _cell_kwargs(
-    activation: Any, recurrent_activation: Any, use_bias: bool, kernel_initializer: Any,
-    recurrent_initializer: Any, bias_initializer: Any, keras_version: int, device: Any, dtype: Any,
-) -> dict[str, Any]:
-    return dict(
-        activation=activation, recurrent_activation=recurrent_activation, use_bias=use_bias,
-        kernel_initializer=kernel_initializer, recurrent_initializer=recurrent_initializer,
-        bias_initializer=bias_initializer, keras_version=keras_version, device=device, dtype=dtype,
-    )
+# Factory keywords close a family's signature, in this order.
+_FACTORY_KEYWORDS = ("keras_version", "name", "device", "dtype")
 
 
-class LSTM(RNN):
-    """Keras ``LSTM`` on torch's fused kernel, with Keras's single bias and return values.
-
-    >>> import torch, keraslike_torch as kt
-    >>> lstm = kt.LSTM(1, return_sequences=True, return_state=True)
-    >>> seq, h, c = lstm(torch.zeros(2, 3, 1))
-    >>> tuple(seq.shape), tuple(h.shape), lstm.count_params()
-    ((2, 3, 1), (2, 1), 12)
-    """
-
-    def __init__(
-        self,
-        units: int,
-        *,
-        input_size: int | None = None,
-        activation: _activations.ActivationLike = "tanh",
-        recurrent_activation: _activations.ActivationLike = "sigmoid",
-        use_bias: bool = True,
-        return_sequences: bool = False,
-        return_state: bool = False,
-        go_backwards: bool = False,
-        stateful: bool = False,
-        dropout: float = 0.0,
-        recurrent_dropout: float = 0.0,
-        unit_forget_bias: bool = True,
-        kernel_initializer: _initializers.InitializerLike = "glorot_uniform",
-        recurrent_initializer: _initializers.InitializerLike = "orthogonal",
-        bias_initializer: _initializers.InitializerLike = "zeros",
-        zero_output_for_mask: bool = False,
-        unroll: bool = False,
-        time_major: bool = False,
-        implementation: int = 2,
-        use_fused: bool | str = "auto",
-        keras_version: int = 3,
-        name: str | None = None,
-        device: Any = None,
-        dtype: torch.dtype | None = None,
-    ) -> None:
-        cell = LSTMCell(
-            units, input_size, unit_forget_bias=unit_forget_bias,
-            **_cell_kwargs(activation, recurrent_activation, use_bias, kernel_initializer,
-                           recurrent_initializer, bias_initializer, keras_version, device, dtype),
-        )
-        super().__init__(
-            cell, return_sequences=return_sequences, return_state=return_state,
-            go_backwards=go_backwards, stateful=stateful, dropout=dropout,
-            recurrent_dropout=recurrent_dropout, zero_output_for_mask=zero_output_for_mask,
-            unroll=unroll, time_major=time_major, implementation=implementation,
-            use_fused=use_fused, name=name,
-        )
-
-
-class GRU(RNN):
-    """Keras ``GRU``: ``reset_after=True`` (Keras 3 / tf.keras) runs on torch's fused GRU;
-    ``reset_after=False`` (standalone Keras 2) runs on the sequence runner.
-
-    >>> import keraslike_torch as kt
-    >>> kt.GRU(4, input_size=3).count_params(), kt.GRU(4, input_size=3, reset_after=False).count_params()
-    (108, 96)
-    """
-
-    def __init__(
-        self,
-        units: int,
-        *,
-        input_size: int | None = None,
-        activation: _activations.ActivationLike = "tanh",
-        recurrent_activation: _activations.ActivationLike = "sigmoid",
-        use_bias: bool = True,
-        return_sequences: bool = False,
-        return_state: bool = False,
-        go_backwards: bool = False,
-        stateful: bool = False,
-        dropout: float = 0.0,
-        recurrent_dropout: float = 0.0,
-        reset_after: bool = True,
-        kernel_initializer: _initializers.InitializerLike = "glorot_uniform",
-        recurrent_initializer: _initializers.InitializerLike = "orthogonal",
-        bias_initializer: _initializers.InitializerLike = "zeros",
-        zero_output_for_mask: bool = False,
-        unroll: bool = False,
-        time_major: bool = False,
-        implementation: int = 2,
-        use_fused: bool | str = "auto",
-        keras_version: int = 3,
-        name: str | None = None,
-        device: Any = None,
-        dtype: torch.dtype | None = None,
-    ) -> None:
-        cell = GRUCell(
-            units, input_size, reset_after=reset_after,
-            **_cell_kwargs(activation, recurrent_activation, use_bias, kernel_initializer,
-                           recurrent_initializer, bias_initializer, keras_version, device, dtype),
-        )
-        super().__init__(
-            cell, return_sequences=return_sequences, return_state=return_state,
-            go_backwards=go_backwards, stateful=stateful, dropout=dropout,
-            recurrent_dropout=recurrent_dropout, zero_output_for_mask=zero_output_for_mask,
-            unroll=unroll, time_major=time_major, implementation=implementation,
-            use_fused=use_fused, name=name,
-        )
-
-    @property
-    def reset_after(self) -> bool:
-        return bool(self.cell.reset_after)
-
-
-class SimpleRNN(RNN):
-    """Keras ``SimpleRNN`` with any activation (tanh and relu run on torch's fused kernels).
-
-    >>> import keraslike_torch as kt
-    >>> kt.SimpleRNN(200, input_size=593).count_params()
-    158800
-    """
-
-    def __init__(
-        self,
-        units: int,
-        *,
-        input_size: int | None = None,
-        activation: _activations.ActivationLike = "tanh",
-        use_bias: bool = True,
-        return_sequences: bool = False,
-        return_state: bool = False,
-        go_backwards: bool = False,
-        stateful: bool = False,
-        dropout: float = 0.0,
-        recurrent_dropout: float = 0.0,
-        kernel_initializer: _initializers.InitializerLike = "glorot_uniform",
-        recurrent_initializer: _initializers.InitializerLike = "orthogonal",
-        bias_initializer: _initializers.InitializerLike = "zeros",
-        zero_output_for_mask: bool = False,
-        unroll: bool = False,
-        time_major: bool = False,
-        use_fused: bool | str = "auto",
-        keras_version: int = 3,
-        name: str | None = None,
-        device: Any = None,
-        dtype: torch.dtype | None = None,
-    ) -> None:
-        cell = SimpleRNNCell(
-            units, input_size,
-            **_cell_kwargs(activation, "linear", use_bias, kernel_initializer,
-                           recurrent_initializer, bias_initializer, keras_version, device, dtype),
-        )
-        super().__init__(
-            cell, return_sequences=return_sequences, return_state=return_state,
-            go_backwards=go_backwards, stateful=stateful, dropout=dropout,
-            recurrent_dropout=recurrent_dropout, zero_output_for_mask=zero_output_for_mask,
-            unroll=unroll, time_major=time_major, use_fused=use_fused, name=name,
-        )
+def _family_signature(cls: type[RNN]) -> inspect.Signature:
+    """``(self, units, *, input_size, <cell keywords>, <RNN keywords>, <factory keywords>)``."""
+    assert cls.cell_class is not None
+    par = inspect.Parameter
+    head = [
+        par("self", par.POSITIONAL_OR_KEYWORD),
+        par("units", par.POSITIONAL_OR_KEYWORD, annotation="int"),
+        par("input_size", par.KEYWORD_ONLY, default=None, annotation="int | None"),
+    ]
+    layer = [
+        p for p in inspect.signature(RNN.__init__).parameters.values()
+        if p.kind is par.KEYWORD_ONLY and p.name not in cls.omitted_keywords
+    ]
+    rest = cls.cell_class.keyword_parameters() + layer
+    last = sorted((p for p in rest if p.name in _FACTORY_KEYWORDS), key=lambda p: _FACTORY_KEYWORDS.index(p.name))
+    return inspect.Signature(head + [p for p in rest if p.name not in _FACTORY_KEYWORDS] + last)

@@ -23,7 +23,7 @@ from torch.autograd.function import once_differentiable
 
 from ..common import tracing
 from ..common.precision import autocast_enabled, autocast_off
-from .cells import RecurrentCell
+from .base_cell import RecurrentCell
 
 __all__ = ["scan"]
 

@@ -7,19 +7,26 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
+from ..porting.builders import MODEL_CLASSES, model_from_json
+from ..porting.formats import KerasFileError, open_keras_file
+from ..porting.loading import load_model
+from ..porting.registry import ConvertContext, UnsupportedLayerError, convert_layer
+from ..porting.weights import load_weights
+from .codegen import save_converted
+from .summary import summary
+from .verify import compare_with_keras, keras_reference
+
 __all__ = ["main"]
 
 
 def _load(path: str, architecture: str | None) -> Any:
-    from ..porting.formats import open_keras_file
-    from ..porting.graph import load_model, load_weights, model_from_json
-
     with open_keras_file(path) as kf:
         has_config = kf.config is not None and kf.kind != "json"
     if has_config:
@@ -35,8 +42,6 @@ class _Generated:
     """The generated module, run on the loaded model's example inputs (for compare_with_keras)."""
 
     def __init__(self, code: Path, model: Any) -> None:
-        import importlib.util
-
         spec = importlib.util.spec_from_file_location(f"_keraslike_converted_{id(self)}", code)
         assert spec is not None and spec.loader is not None
         generated = importlib.util.module_from_spec(spec)
@@ -53,12 +58,10 @@ class _Generated:
 
 def _verify(path: str, code: Path, model: Any, architecture: str | None) -> int:
     try:
-        import tensorflow  # noqa: F401
+        import tensorflow  # noqa: F401  (lazy: heavy, and optional)
     except Exception:
         print("verify: TensorFlow/Keras is not installed here; skipped (pip install 'keraslike-torch[keras]')")
         return 0
-    from .verify import compare_with_keras, keras_reference
-
     arch = Path(architecture).read_text() if architecture else None
     reference = keras_reference(path, arch)
     worst = 0.0
@@ -71,10 +74,6 @@ def _verify(path: str, code: Path, model: Any, architecture: str | None) -> int:
 
 
 def _inspect(path: str, architecture: str | None) -> int:
-    from ..porting.formats import open_keras_file
-    from ..porting.registry import ConvertContext, UnsupportedLayerError, convert_layer
-    from .summary import summary
-
     with open_keras_file(path) as kf:
         print(f"file: {path}")
         print(f"format: {kf.kind}; Keras version: {kf.keras_version or 'unknown'} (generation {kf.generation})"
@@ -96,7 +95,7 @@ def _inspect(path: str, architecture: str | None) -> int:
                 cfg = e.get("config", {})
                 if cls in ("InputLayer",):
                     continue
-                if cls in ("Sequential", "Functional", "Model"):
+                if cls in MODEL_CLASSES:
                     inner = cfg if isinstance(cfg, list) else cfg.get("layers", [])
                     walk(inner)
                     continue
@@ -134,14 +133,9 @@ def main(argv: list[str] | None = None) -> int:
     insp.add_argument("input")
     insp.add_argument("--architecture", help="architecture JSON for weights-only files")
     args = parser.parse_args(argv)
-    from ..porting.formats import KerasFileError
-    from ..porting.registry import UnsupportedLayerError
-
     try:
         if args.command == "inspect":
             return _inspect(args.input, args.architecture)
-        from .codegen import save_converted
-
         model = _load(args.input, args.architecture)
         code, weights = save_converted(model, args.output, source=os.path.basename(args.input))
         n = sum(p.numel() for p in model.parameters())

@@ -30,10 +30,11 @@ import torch
 from torch import Tensor, nn
 
 from .. import __version__
+from .. import layers as _layers
 from ..common.signature import identifier, unique_identifiers
-from ..layers.ops import KerasOp
-from ..porting.graph import KerasModel, Ref, _accepts_mask, _call_args, _flatten, _map
-from ..recurrent.rnn import RNN
+from ..layers import KerasOp
+from ..porting.graph import KerasModel, Ref, accepts_mask, call_args, flatten, map_refs
+from ..recurrent import RNN
 from .codewriter import RESERVED, Body, Code, literal, non_default, uses_of
 
 __all__ = ["write_module", "save_converted", "converted_state_dict"]
@@ -65,7 +66,7 @@ def _output_names(module: nn.Module, base: str, n: int) -> list[str]:
 
 def _format_outputs(refs: Any, get: Any) -> Any:
     """KerasModel.call_with_masks's output structure: one output bare, several as a tuple."""
-    outs = _map(refs, get)
+    outs = map_refs(refs, get)
     if isinstance(outs, list):
         return tuple(outs) if len(outs) != 1 else outs[0]
     if isinstance(outs, dict):
@@ -81,6 +82,7 @@ class _Writer:
         self.order: list[_Class] = []
         self.alive: list[Any] = []  # keeps traced tensors alive: their ids name them
         self.aliases: dict[str, str] = {}  # imported module alias -> module
+        self.globals.add("layers")  # the alias of keraslike_torch.layers
 
     # -- constructors
 
@@ -112,6 +114,10 @@ class _Writer:
                             "code: define it at the top level of an importable module")
         if cls.__name__ in _PUBLIC and mod.startswith("keraslike_torch"):
             ctor = f"kt.{cls.__name__}"
+        elif mod.startswith("keraslike_torch.layers") and getattr(_layers, cls.__name__, None) is cls:
+            # our layers by their package, stable whichever file a class lives in
+            self.imports.add("from keraslike_torch import layers")
+            ctor = f"layers.{cls.__name__}"
         else:
             alias = mod.rsplit(".", 1)[-1]
             fresh = alias not in self.aliases
@@ -217,8 +223,8 @@ class _Writer:
         model = cls.model
         module = model.layer(node.layer)
         call = f"{owner}.{cls.attrs[node.layer]}"
-        args, kwargs, in_mask = _call_args(node, module, values.__getitem__, vmasks.get)
-        args_c, kwargs_c, in_mask_c = _call_args(node, module, codes.__getitem__, mcodes.get)
+        args, kwargs, in_mask = call_args(node, module, values.__getitem__, vmasks.get)
+        args_c, kwargs_c, in_mask_c = call_args(node, module, codes.__getitem__, mcodes.get)
         if isinstance(module, KerasOp):
             out = module(*args)
             expr = f"{call}({', '.join(literal(a) for a in args_c)})"
@@ -228,7 +234,7 @@ class _Writer:
         if kwargs.get("mask") is None:
             kwargs.pop("mask", None)
             kwargs_c.pop("mask", None)
-            if _accepts_mask(module, in_mask):
+            if accepts_mask(module, in_mask):
                 kwargs["mask"], kwargs_c["mask"] = in_mask, in_mask_c
         inputs, inputs_c = (args[0], args_c[0]) if args else (None, None)
         if isinstance(module, KerasModel):
@@ -296,7 +302,7 @@ class _Writer:
             raise ValueError(f"model {model.name!r} takes {n} inputs, got {len(x)}")
         cls = self.plan(model)
         plain_outs, plain_masks = self.forward_of(cls, list(x))
-        no_masks = all(m is None for m, _ in masks) and all(m is None for m in _flatten(plain_masks))
+        no_masks = all(m is None for m, _ in masks) and all(m is None for m in flatten(plain_masks))
         if no_masks:
             expr = f"{call}({', '.join(literal(c) for c in x_c)})"
             self.emit_outputs(body, model, base, node, plain_outs, expr, uses_of(x_c), values, codes, known)

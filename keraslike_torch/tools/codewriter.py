@@ -17,7 +17,7 @@ import torch
 
 from ..activations import Activation
 from ..common.signature import identifier, unique_identifiers
-from ..porting.graph import _flatten
+from ..porting.graph import flatten
 
 MODULE_NAMES = {"annotations", "Path", "torch", "load_file", "nn", "kt", "load", "SOURCE", "CONVERTER",
                  "core", "conv", "convert_layer", "self", "dtype"}
@@ -84,7 +84,7 @@ def literal(v: Any) -> str:
 
 
 def uses_of(struct: Any) -> set[str]:
-    return {str(x) for x in _flatten(struct) if isinstance(x, Code)}
+    return {str(x) for x in flatten(struct) if isinstance(x, Code)}
 
 
 # ---- one function body -------------------------------------------------------------------------

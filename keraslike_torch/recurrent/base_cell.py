@@ -1,4 +1,6 @@
-"""Recurrent cells: one time step's math, the weights, and Keras <-> torch weight layouts.
+"""The base of the recurrent cells (:class:`RecurrentCell`): weights, Keras <-> torch weight
+layouts, and the projection helpers every cell's step and backward use. The cells themselves live
+with their layers (:mod:`.lstm`, :mod:`.gru`, :mod:`.simple_rnn`), as in Keras.
 
 A cell owns its parameters in torch's fused-kernel layout (``weight_ih (G*u, d)``,
 ``weight_hh (G*u, u)``, gate blocks in torch's order) so that the layer can hand them straight to
@@ -6,7 +8,7 @@ A cell owns its parameters in torch's fused-kernel layout (``weight_ih (G*u, d)`
 ``get_weights()`` layout lives here, once per cell type, and everything else (initialization,
 :meth:`set_keras_weights`, file loading, gradient comparison) goes through it.
 
-The cell also provides what the sequence runner (:mod:`keraslike_torch.runner`) needs for the
+The cell also provides what the sequence runner (:mod:`.runner`) needs for the
 configurations torch's kernels cannot compute: ``step`` (forward of one step, given the input
 projection of that step) and ``backward_prepare``/``backward_step``/``recurrent_grads`` (an exact
 hand-written backward whose elementwise derivatives are computed for all steps at once).
@@ -14,8 +16,9 @@ hand-written backward whose elementwise derivatives are computed for all steps a
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -28,7 +31,7 @@ from ..common import tracing
 from ..common.config import LazyBuild, check_weights
 from ..common.precision import cast_all
 
-__all__ = ["RecurrentCell", "LSTMCell", "GRUCell", "SimpleRNNCell"]
+__all__ = ["RecurrentCell", "project", "project_backward", "project_weight_grad", "inplace_or"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -36,7 +39,7 @@ __all__ = ["RecurrentCell", "LSTMCell", "GRUCell", "SimpleRNNCell"]
 # --------------------------------------------------------------------------------------------
 
 
-def _project(
+def project(
     base: Tensor | None, h: Tensor, wt: Tensor, masks: Tensor | None,
     inplace: bool = False, out: Tensor | None = None,
 ) -> Tensor:
@@ -59,8 +62,8 @@ def _project(
     return torch.add(base, rec, out=out) if out is not None else base + rec
 
 
-def _project_backward(dout: Tensor, w: Tensor, masks: Tensor | None) -> Tensor:
-    """Gradient of :func:`_project` w.r.t. ``h``; ``w`` is the untransposed weight (G*u, u_in)."""
+def project_backward(dout: Tensor, w: Tensor, masks: Tensor | None) -> Tensor:
+    """Gradient of :func:`project` w.r.t. ``h``; ``w`` is the untransposed weight (G*u, u_in)."""
     if masks is None:
         return dout @ w
     g = masks.shape[0]
@@ -69,8 +72,8 @@ def _project_backward(dout: Tensor, w: Tensor, masks: Tensor | None) -> Tensor:
     return (dh * masks).sum(0)
 
 
-def _project_weight_grad(dout: Tensor, h: Tensor, masks: Tensor | None) -> Tensor:
-    """Gradient of :func:`_project` w.r.t. ``W`` summed over steps: dout (T, B, G*u), h (T, B, u)."""
+def project_weight_grad(dout: Tensor, h: Tensor, masks: Tensor | None) -> Tensor:
+    """Gradient of :func:`project` w.r.t. ``W`` summed over steps: dout (T, B, G*u), h (T, B, u)."""
     if masks is None:
         return dout.reshape(-1, dout.shape[-1]).t() @ h.reshape(-1, h.shape[-1])
     g = masks.shape[0]
@@ -80,7 +83,7 @@ def _project_weight_grad(dout: Tensor, h: Tensor, masks: Tensor | None) -> Tenso
     return torch.bmm(dg.transpose(1, 2), hm).reshape(-1, h.shape[-1])
 
 
-def _inplace_or(act: _activations.Activation, scratch: bool) -> Callable[[Tensor], Tensor]:
+def inplace_or(act: _activations.Activation, scratch: bool) -> Callable[[Tensor], Tensor]:
     """The activation's in-place variant when the runner owns the tensor (scratch mode)."""
     return act.fn_ if scratch and act.fn_ is not None else act.fn
 
@@ -109,6 +112,8 @@ class RecurrentCell(LazyBuild, nn.Module):
     bias_ih: Tensor
     bias_hh: Tensor
     _zero_bias: Tensor
+    # constructor keywords the class sets itself (SimpleRNNCell: no recurrent activation)
+    fixed_keywords: ClassVar[dict[str, Any]] = {}
 
     def __init__(
         self,
@@ -155,6 +160,26 @@ class RecurrentCell(LazyBuild, nn.Module):
         self.register_buffer("_zero_bias", torch.zeros(gu, **factory), persistent=False)
         if input_size is not None:
             self.build(int(input_size))
+
+    @classmethod
+    def keyword_parameters(cls) -> list[inspect.Parameter]:
+        """The keyword-only constructor parameters of this cell class: the base's, then each
+        subclass's additions (a subclass passes the base's on with ``**kwargs``), minus
+        ``fixed_keywords``. The layer of a cell family takes exactly these (``RNN.cell_class``).
+
+        >>> from keraslike_torch.recurrent import GRUCell
+        >>> [p.name for p in GRUCell.keyword_parameters()][-4:]
+        ['keras_version', 'device', 'dtype', 'reset_after']
+        """
+        params: dict[str, inspect.Parameter] = {}
+        for klass in reversed(cls.__mro__):
+            init = klass.__dict__.get("__init__")
+            if init is None or not issubclass(klass, RecurrentCell):
+                continue
+            for p in inspect.signature(init).parameters.values():
+                if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name not in cls.fixed_keywords:
+                    params.setdefault(p.name, p)
+        return list(params.values())
 
     # ---- structure -------------------------------------------------------------------------
 
@@ -440,6 +465,15 @@ class RecurrentCell(LazyBuild, nn.Module):
         ``hist``: states (T+1, S, B, u), entry t being the states before step t."""
         raise NotImplementedError
 
+    def gate_derivatives(self, z: Tensor, width: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """For :meth:`backward_prepare`: the recurrent activation and its derivative over the first
+        ``width`` columns of the pre-activations ``z``, then the activation and its derivative over
+        the rest (the candidate block)."""
+        ra, act = self.recurrent_activation, self.activation
+        z_s, z_g = z[..., :width], z[..., width:]
+        s, g = ra(z_s), act(z_g)
+        return s, ra.derivative(z_s, s), g, act.derivative(z_g, g)  # type: ignore[misc]
+
     def backward_step(
         self, k: int, dnew: list[Tensor], pre: Any, rec: tuple[Tensor, ...],
         rmask: Tensor | None, dxp: Tensor, aux: Tensor | None,
@@ -458,315 +492,3 @@ class RecurrentCell(LazyBuild, nn.Module):
         """Width of an extra per-step gradient buffer the backward needs (0 for none)."""
         return 0
 
-
-class LSTMCell(RecurrentCell):
-    """Keras LSTM cell: gates [i | f | c | o] (same order as torch), one bias.
-
-    >>> import keraslike_torch as kt
-    >>> cell = kt.cells.LSTMCell(1, input_size=1)
-    >>> [tuple(w.shape) for w in cell.get_keras_weights()]
-    [(1, 4), (1, 4), (4,)]
-    """
-
-    gates = 4
-    state_count = 2
-    keras_class = "LSTM"
-    keras_order = (0, 1, 2, 3)
-    writes_out = True
-
-    def __init__(self, units: int, input_size: int | None = None, *, unit_forget_bias: bool = True,
-                 **kwargs: Any) -> None:
-        self.unit_forget_bias = bool(unit_forget_bias)
-        super().__init__(units, input_size, **kwargs)
-
-    def _initializers(self) -> list[Any]:
-        inits = super()._initializers()
-        if self.use_bias and self.unit_forget_bias:
-            base = self.bias_initializer
-            u = self.units
-
-            def bias_init(t: Tensor) -> Tensor:
-                base(t[:u])
-                with torch.no_grad():
-                    t[u: 2 * u] = 1.0
-                base(t[2 * u:])
-                return t
-
-            inits[2] = bias_init
-        return inits
-
-    def fused_mode(self) -> str | None:
-        if self.activation.name == "tanh" and self.recurrent_activation.name == "sigmoid":
-            return "LSTM"
-        return None
-
-    # runner gate order [o | i | f | g]: the recurrent activation covers one contiguous 3u block
-    # and, in the backward, the three blocks scaled by dc are contiguous.
-    runner_order = (3, 0, 1, 2)
-
-    def make_step(self, prep, rmask, mode):
-        u, wt = self.units, prep[0]
-        inplace, scratch = mode != "autograd", mode == "scratch"
-        fast = rmask is None and inplace
-        ra, act = self.recurrent_activation, self.activation
-        gate_fn = _inplace_or(ra, scratch)
-        cand_fn, cell_fn = _inplace_or(act, scratch), act.fn
-        sizes = (3 * u, u)
-        gates_elementwise = ra.elementwise
-
-        def step(xp, states, extras, out):
-            h, c = states
-            z = xp.addmm_(h, wt) if fast else _project(xp, h, wt, rmask, inplace)
-            z_s, z_g = z.split(sizes, 1)
-            if gates_elementwise:
-                o, i, f = gate_fn(z_s).split(u, 1)
-            else:
-                o, i, f = (ra.fn(part) for part in z_s.split(u, 1))
-            c_new = torch.addcmul(f * c, i, cand_fn(z_g))
-            return torch.mul(o, cell_fn(c_new), out=out), c_new
-
-        return step
-
-    def backward_prepare(self, z, extras, hist):
-        u = self.units
-        ra, act = self.recurrent_activation, self.activation
-        z_s, z_g = z[..., : 3 * u], z[..., 3 * u:]
-        s = ra(z_s)
-        ds = ra.derivative(z_s, s)  # type: ignore[misc]
-        g = act(z_g)
-        dg = act.derivative(z_g, g)  # type: ignore[misc]
-        c_prev, c_new = hist[:-1, 1], hist[1:, 1]
-        tc = act(c_new)
-        dtc = act.derivative(c_new, tc)  # type: ignore[misc]
-        o, i, f = s[..., :u], s[..., u: 2 * u], s[..., 2 * u:]
-        dc_from_h = o * dtc
-        coef_c = torch.cat([g * ds[..., u: 2 * u], c_prev * ds[..., 2 * u:], i * dg], -1)
-        coef_o = tc * ds[..., :u]
-        return dc_from_h, coef_c.view(*coef_c.shape[:-1], 3, u), coef_o, f.contiguous(), hist[:-1, 0]
-
-    def backward_step(self, k, dnew, pre, rec, rmask, dxp, aux):
-        dh, dc = dnew
-        dc_from_h, coef_c, coef_o, f, _ = pre
-        u = self.units
-        dc = torch.addcmul(dc, dh, dc_from_h[k])
-        dz = dxp[k]
-        torch.mul(dh, coef_o[k], out=dz[:, :u])
-        torch.mul(dc.unsqueeze(1), coef_c[k], out=dz[:, u:].view(-1, 3, u))
-        return [_project_backward(dz, rec[0], rmask), dc * f[k]]
-
-    def recurrent_grads(self, dxp, aux, pre, hist, rmask):
-        return (_project_weight_grad(dxp, pre[-1], rmask),)
-
-
-class GRUCell(RecurrentCell):
-    """Keras GRU cell. Keras gates [z | r | h]; stored here in torch's [r | z | n] order.
-
-    ``reset_after=True`` (Keras 3 / tf.keras default) has bias (2, 3u) and equals torch.nn.GRU;
-    ``reset_after=False`` (standalone Keras 2) has bias (3u,) and applies the reset gate to the
-    state before the recurrent matmul.
-    """
-
-    gates = 3
-    state_count = 1
-    keras_class = "GRU"
-    keras_order = (1, 0, 2)
-    writes_out = True
-
-    def __init__(self, units: int, input_size: int | None = None, *, reset_after: bool = True,
-                 **kwargs: Any) -> None:
-        self.reset_after = bool(reset_after)
-        super().__init__(units, input_size, **kwargs)
-
-    def _bias_names(self) -> list[str]:
-        if not self.use_bias:
-            return []
-        return ["bias_ih", "bias_hh"] if self.reset_after else ["bias"]
-
-    def _keras_bias_shape(self):
-        return (2, 3 * self.units) if self.reset_after else (3 * self.units,)
-
-    def _bias_from_keras(self, bias, rows):
-        if self.reset_after:
-            return {"bias_ih": rows(bias[0]), "bias_hh": rows(bias[1])}
-        return {"bias": rows(bias)}
-
-    def _bias_to_keras(self, params, rows):
-        if self.reset_after:
-            return torch.stack([rows(params["bias_ih"]), rows(params["bias_hh"])])
-        return rows(params["bias"])
-
-    def extra_repr(self) -> str:
-        return super().extra_repr() + f", reset_after={self.reset_after}"
-
-    def fused_mode(self) -> str | None:
-        if (
-            self.reset_after
-            and self.activation.name == "tanh"
-            and self.recurrent_activation.name == "sigmoid"
-        ):
-            return "GRU"
-        return None
-
-    def fused_weights(self, dtype: torch.dtype | None = None) -> list[Tensor]:
-        if not self.use_bias:
-            return cast_all([self.weight_ih, self.weight_hh], dtype)
-        return cast_all([self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh], dtype)
-
-    def _input_bias(self):
-        if not self.use_bias:
-            return None
-        return self.bias_ih if self.reset_after else self.bias
-
-    def recurrent_weights(self, dtype=None):
-        if self.reset_after and self.use_bias:
-            return tuple(cast_all([self.weight_hh, self.bias_hh], dtype))
-        return tuple(cast_all([self.weight_hh], dtype))
-
-    def prepare_recurrent(self, rec):
-        w = rec[0]
-        if self.reset_after:
-            return (w.t().contiguous(), rec[1] if len(rec) > 1 else None)
-        u = self.units
-        return (w[: 2 * u].t().contiguous(), w[2 * u:].t().contiguous())
-
-    def make_step(self, prep, rmask, mode):
-        u = self.units
-        inplace, scratch = mode != "autograd", mode == "scratch"
-        ra, act = self.recurrent_activation, self.activation
-        if ra.elementwise:
-            gate_fn = _inplace_or(ra, scratch)
-        else:
-            def gate_fn(a: Tensor) -> Tensor:
-                return torch.cat([ra.fn(a[:, :u]), ra.fn(a[:, u:])], 1)
-        cand_fn = _inplace_or(act, scratch)
-        if self.reset_after:
-            wt, b_hh = prep
-
-            def step(xp, states, extras, out):
-                (h,) = states
-                x_rz, x_n = xp[:, : 2 * u], xp[:, 2 * u:]
-                rec = _project(b_hh, h, wt, rmask, out=extras[0] if inplace else None)
-                a_rz = x_rz.add_(rec[:, : 2 * u]) if inplace else x_rz + rec[:, : 2 * u]
-                r, z = gate_fn(a_rz).split(u, 1)
-                rec_n = rec[:, 2 * u:]
-                a_n = x_n.addcmul_(r, rec_n) if inplace else torch.addcmul(x_n, r, rec_n)
-                n = cand_fn(a_n)
-                return (torch.addcmul(n, z, h - n, out=out),)
-
-            return step
-        wt_rz, wt_n = prep
-        m_rz = None if rmask is None else rmask[:2]
-        m_n = None if rmask is None else rmask[2:]
-
-        def step_before(xp, states, extras, out):
-            (h,) = states
-            a_rz = _project(xp[:, : 2 * u], h, wt_rz, m_rz, inplace=inplace)
-            r, z = gate_fn(a_rz).split(u, 1)
-            a_n = _project(xp[:, 2 * u:], r * h, wt_n, m_n, inplace=inplace)
-            n = cand_fn(a_n)
-            return (torch.addcmul(n, z, h - n, out=out),)
-
-        return step_before
-
-    def extra_residual_sizes(self):
-        return (3 * self.units,) if self.reset_after else ()
-
-    def backward_prepare(self, z, extras, hist):
-        u = self.units
-        ra, act = self.recurrent_activation, self.activation
-        a_rz, a_n = z[..., : 2 * u], z[..., 2 * u:]
-        rz = ra(a_rz)
-        drz = ra.derivative(a_rz, rz)  # type: ignore[misc]
-        n = act(a_n)
-        dn = act.derivative(a_n, n)  # type: ignore[misc]
-        r, zg = rz[..., :u], rz[..., u:]
-        dr, dzg = drz[..., :u], drz[..., u:]
-        h_prev = hist[:-1, 0]
-        k_n = (1 - zg) * dn  # d a_n / d h_new
-        k_z = (h_prev - n) * dzg  # d a_z / d h_new
-        if self.reset_after:
-            rec_n = extras[0][..., 2 * u:]
-            k_r = k_n * rec_n * dr
-            coef_x = torch.cat([k_r, k_z, k_n], -1)  # d xp / d h_new
-            coef_rec = torch.cat([k_r, k_z, k_n * r], -1)  # d rec / d h_new
-            return coef_x, coef_rec, zg.contiguous(), h_prev
-        return k_n, k_z, h_prev * dr, r.contiguous(), zg.contiguous(), h_prev
-
-    def backward_step(self, k, dnew, pre, rec, rmask, dxp, aux):
-        (dh,) = dnew
-        u = self.units
-        w = rec[0]
-        if self.reset_after:
-            coef_x, coef_rec, zg, _ = pre
-            dh3 = dh.unsqueeze(1)
-            torch.mul(dh3, coef_x[k].view(-1, 3, u), out=dxp[k].view(-1, 3, u))
-            drec = aux[k]  # type: ignore[index]
-            torch.mul(dh3, coef_rec[k].view(-1, 3, u), out=drec.view(-1, 3, u))
-            return [torch.addcmul(_project_backward(drec, w, rmask), dh, zg[k])]
-        k_n, k_z, k_r, r, zg, _ = pre
-        d = dxp[k]
-        da_n = torch.mul(dh, k_n[k], out=d[:, 2 * u:])
-        drh = _project_backward(da_n, w[2 * u:], None if rmask is None else rmask[2:])
-        torch.mul(drh, k_r[k], out=d[:, :u])
-        torch.mul(dh, k_z[k], out=d[:, u: 2 * u])
-        dh_prev = torch.addcmul(dh * zg[k], drh, r[k])
-        m_rz = None if rmask is None else rmask[:2]
-        return [dh_prev + _project_backward(d[:, : 2 * u], w[: 2 * u], m_rz)]
-
-    def aux_size(self) -> int:
-        return 3 * self.units if self.reset_after else 0
-
-    def recurrent_grads(self, dxp, aux, pre, hist, rmask):
-        u = self.units
-        h_prev = pre[-1]
-        if self.reset_after:
-            dw = _project_weight_grad(aux, h_prev, rmask)  # type: ignore[arg-type]
-            if self.use_bias:
-                return dw, aux.sum((0, 1))  # type: ignore[union-attr]
-            return (dw,)
-        r = pre[3]
-        m_rz = None if rmask is None else rmask[:2]
-        m_n = None if rmask is None else rmask[2:]
-        dw_rz = _project_weight_grad(dxp[..., : 2 * u], h_prev, m_rz)
-        dw_n = _project_weight_grad(dxp[..., 2 * u:], r * h_prev, m_n)
-        return (torch.cat([dw_rz, dw_n], 0),)
-
-
-class SimpleRNNCell(RecurrentCell):
-    """Keras SimpleRNN cell: ``h' = activation(x @ K + b + h @ U)``."""
-
-    gates = 1
-    state_count = 1
-    keras_class = "SimpleRNN"
-    keras_order = (0,)
-
-    def extra_repr(self) -> str:
-        return (f"units={self.units}, input_size={self.input_size}, activation={self.activation.name}, "
-                f"use_bias={self.use_bias}")
-
-    def fused_mode(self) -> str | None:
-        return {"tanh": "RNN_TANH", "relu": "RNN_RELU"}.get(self.activation.name)
-
-    def uses_autograd_backward(self) -> bool:
-        return not self.activation.elementwise
-
-    def make_step(self, prep, rmask, mode):
-        wt, inplace = prep[0], mode != "autograd"
-        fn = _inplace_or(self.activation, mode == "scratch")
-
-        def step(xp, states, extras, out):
-            return (fn(_project(xp, states[0], wt, rmask, inplace=inplace)),)
-
-        return step
-
-    def backward_prepare(self, z, extras, hist):
-        act = self.activation
-        return act.derivative(z, act(z)), hist[:-1, 0]  # type: ignore[misc]
-
-    def backward_step(self, k, dnew, pre, rec, rmask, dxp, aux):
-        (dh,) = dnew
-        da = torch.mul(dh, pre[0][k], out=dxp[k])
-        return [_project_backward(da, rec[0], rmask)]
-
-    def recurrent_grads(self, dxp, aux, pre, hist, rmask):
-        return (_project_weight_grad(dxp, pre[-1], rmask),)

@@ -8,6 +8,7 @@
 """
 
 from . import _compat, activations, cells, converters, initializers, testing
+from ._version import __version__ as __version__
 from .porting.builders import model_from_config, model_from_json
 from .porting.formats import KerasFileError
 from .porting.graph import KerasModel
@@ -16,8 +17,6 @@ from .porting.loading import load_model
 from .porting.weights import load_weights, read_weights
 from .recurrent import GRU, LSTM, RNN, Bidirectional, SimpleRNN
 from .tools.summary import summary
-
-__version__ = "0.1.0"
 
 _compat.install()
 

@@ -26,10 +26,10 @@ from ..common import tracing
 from ..common.signature import ForwardWithInputNames, bind_inputs, input_arg_names
 from ..layers import KerasOp
 from ..recurrent import RNN, Bidirectional
-from ..tools.summary import count_params as param_counts
 from . import guards
 from .formats import KerasFileError
 from .layouts import _trainable_flags, keras_weight_count, persistent_float_buffers
+from .layouts import count_params as param_counts
 
 __all__ = ["KerasModel", "Ref", "InputSpec", "GraphNode", "call_args", "accepts_mask", "assign_atomically",
            "has_weights", "map_refs", "flatten", "is_ref"]

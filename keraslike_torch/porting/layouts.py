@@ -25,6 +25,7 @@ from torch import nn
 from ..recurrent import GRU, LSTM, RNN, Bidirectional
 
 __all__ = [
+    "count_params",
     "to_keras_layout", "cudnn_to_keras", "keras1_rnn_to_keras2", "keras_weight_count",
     "persistent_float_buffers", "WeightLayoutError",
 ]
@@ -122,6 +123,26 @@ def persistent_float_buffers(module: nn.Module) -> list[Any]:
     """Saved floating-point buffers (BatchNormalization's moving statistics): Keras weights."""
     return [b for mod in module.modules() for n, b in mod.named_buffers(recurse=False)
             if b is not None and b.is_floating_point() and n not in mod._non_persistent_buffers_set]
+
+
+def count_params(module: nn.Module) -> tuple[int, int]:
+    """(trainable, non-trainable) parameter counts as Keras reports them. Modules may define
+    ``keras_param_counts()``; otherwise trainable parameters are those with ``requires_grad`` and
+    non-trainable ones are frozen parameters plus persistent floating-point buffers (BatchNorm's
+    moving statistics, which Keras counts as weights)."""
+    fn = getattr(module, "keras_param_counts", None)
+    if callable(fn):
+        return fn()  # type: ignore[no-any-return]
+    trainable = non_trainable = 0
+    for p in module.parameters():
+        if isinstance(p, nn.UninitializedParameter):
+            continue
+        if p.requires_grad:
+            trainable += p.numel()
+        else:
+            non_trainable += p.numel()
+    non_trainable += sum(b.numel() for b in persistent_float_buffers(module))
+    return trainable, non_trainable
 
 
 def keras_weight_count(module: Any) -> int:

@@ -11,11 +11,10 @@ from typing import Any
 
 from torch import nn
 
-from ..tools.testing import keras_generation
 from .loading import model_from_keras_object
 from .registry import ConvertContext, convert_layer
 
-__all__ = ["from_keras"]
+__all__ = ["from_keras", "keras_generation"]
 
 
 def from_keras(obj: Any) -> nn.Module:
@@ -42,3 +41,22 @@ def from_keras(obj: Any) -> nn.Module:
 
 def _is_model(obj: Any) -> bool:
     return hasattr(obj, "layers") and hasattr(obj, "inputs") and hasattr(obj, "outputs")
+
+
+def keras_generation(obj: Any) -> int:
+    """3 for a Keras 3 object, 2 for tf-keras / tf.keras / standalone Keras 2."""
+    module = type(obj).__module__
+    if module.startswith(("tf_keras", "tensorflow")):
+        return 2
+    if module.startswith("keras"):
+        return 3 if _keras_is_3() else 2
+    raise TypeError(f"{type(obj).__name__} is not a Keras object")
+
+
+def _keras_is_3() -> bool:
+    try:
+        import keras
+
+        return int(keras.__version__.split(".")[0]) >= 3
+    except Exception:  # pragma: no cover
+        return False

@@ -29,8 +29,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .. import __version__
 from .. import layers as _layers
+from .._version import __version__
 from ..common.signature import identifier, unique_identifiers
 from ..layers import KerasOp
 from ..porting.graph import KerasModel, Ref, accepts_mask, call_args, flatten, map_refs

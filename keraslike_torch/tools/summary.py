@@ -9,29 +9,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..porting.layouts import count_params
+
 __all__ = ["summary", "count_params"]
-
-
-def count_params(module: nn.Module) -> tuple[int, int]:
-    """(trainable, non-trainable) parameter counts as Keras reports them. Modules may define
-    ``keras_param_counts()``; otherwise trainable parameters are those with ``requires_grad`` and
-    non-trainable ones are frozen parameters plus persistent floating-point buffers (BatchNorm's
-    moving statistics, which Keras counts as weights)."""
-    fn = getattr(module, "keras_param_counts", None)
-    if callable(fn):
-        return fn()  # type: ignore[no-any-return]
-    trainable = non_trainable = 0
-    for p in module.parameters():
-        if isinstance(p, nn.UninitializedParameter):
-            continue
-        if p.requires_grad:
-            trainable += p.numel()
-        else:
-            non_trainable += p.numel()
-    from ..porting.layouts import persistent_float_buffers
-
-    non_trainable += sum(b.numel() for b in persistent_float_buffers(module))
-    return trainable, non_trainable
 
 
 def _snake(name: str) -> str:

@@ -21,6 +21,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..porting.live import keras_generation
+
 __all__ = [
     "assert_keras_parity",
     "assert_keras_gradient_parity",
@@ -47,25 +49,6 @@ def default_tolerances(dtype: Any) -> tuple[float, float]:
     if isinstance(dtype, torch.dtype):
         dtype = torch.empty((), dtype=dtype).numpy().dtype
     return _TOLERANCES.get(np.dtype(dtype), (1e-5, 1e-6))
-
-
-def keras_generation(obj: Any) -> int:
-    """3 for a Keras 3 object, 2 for tf-keras / tf.keras / standalone Keras 2."""
-    module = type(obj).__module__
-    if module.startswith(("tf_keras", "tensorflow")):
-        return 2
-    if module.startswith("keras"):
-        return 3 if _keras_is_3() else 2
-    raise TypeError(f"{type(obj).__name__} is not a Keras object")
-
-
-def _keras_is_3() -> bool:
-    try:
-        import keras
-
-        return int(keras.__version__.split(".")[0]) >= 3
-    except Exception:  # pragma: no cover
-        return False
 
 
 @dataclass

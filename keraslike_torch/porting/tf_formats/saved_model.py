@@ -36,7 +36,8 @@ __all__ = ["tf_kind", "open_tf", "BundleWeights", "refuse_by_name", "MAX_SAVED_M
 
 MAX_SAVED_MODEL_BYTES = 2**31  # protobuf's own limit for one message
 OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
-_KERAS_IDENTIFIERS = ("_tf_keras_",)  # _tf_keras_model, _tf_keras_sequential, _tf_keras_network, ...
+_KERAS_IDENTIFIERS = ("_tf_keras_",)  # tf_keras/src/saving/legacy/saved_model/constants.py: _tf_keras_layer, ...
+_MODEL_IDENTIFIERS = ("_tf_keras_model", "_tf_keras_network", "_tf_keras_sequential")
 
 _VERSION: Schema = {1: ("producer", "int"), 2: ("min_consumer", "int")}
 _METADATA_NODE: Schema = {1: ("version", _VERSION), 2: ("node_id", "int"), 3: ("node_path", "str"),
@@ -98,9 +99,7 @@ def open_tf(path: str | os.PathLike, kind: str, max_bytes: int) -> Iterator[Kera
     if not os.path.exists(os.path.join(root, "saved_model.pb")):
         raise KerasFileError(f"{where} holds a text-format saved_model.pbtxt; only binary SavedModels are read")
     metadata, tf_version = _keras_metadata(root, where)
-    top = metadata.get(())
-    if top is None:
-        raise KerasFileError(f"{where}: the Keras metadata has no entry for the model itself (root)")
+    top = metadata[()]
     config = _model_config(top, where)
     prefix = os.path.join(root, "variables", "variables")
     if not os.path.exists(prefix + ".index"):
@@ -178,11 +177,15 @@ def _keras_metadata(root: str, where: str) -> tuple[dict[tuple[str, ...], dict],
             msg = parse(f.read(size + 1), _SAVED_METADATA, repr(meta_path))
         out: dict[tuple[str, ...], dict] = {}
         for node in msg["nodes"]:
-            if not str(node.get("identifier", "")).startswith(_KERAS_IDENTIFIERS):
+            identifier = str(node.get("identifier", ""))
+            if not identifier.startswith(_KERAS_IDENTIFIERS):
                 continue
             parts = str(node.get("node_path", "")).split(".")
             if parts[0] != "root":
                 raise KerasFileError(f"{meta_path!r}: node path {node.get('node_path')!r} does not start at root")
+            if len(parts) == 1 and identifier not in _MODEL_IDENTIFIERS:
+                raise KerasFileError(f"{where}: its root is a tf.keras {identifier!r} object, not a model: only "
+                                     "SavedModels of Sequential and functional models can be rebuilt")
             out[tuple(parts[1:])] = _json(node.get("metadata", ""), f"metadata of {node.get('node_path')!r} "
                                                                     f"in {meta_path!r}")
         if () not in out:
@@ -216,16 +219,15 @@ def _metadata_from(view: memoryview, pb: str, where: str) -> tuple[dict[tuple[st
                              f"{tf_version or 'unknown'}): not a tf.keras model")
     top = nodes[0]
     identifier = top.get("user_object", {}).get("identifier", "")
-    if not str(identifier).startswith(_KERAS_IDENTIFIERS) or not top["user_object"].get("metadata"):
+    if identifier in _MODEL_IDENTIFIERS and not top["user_object"].get("metadata"):
+        raise KerasFileError(f"{where} is a tf.keras model's SavedModel without keras_metadata.pb (TensorFlow "
+                             f"{tf_version or 'unknown'} keeps the model config in that file): the file is missing")
+    if identifier not in _MODEL_IDENTIFIERS:
         kind = f"a {identifier!r} object" if identifier else next(
             (f"a {k}" for k in ("function", "variable", "resource", "constant") if k in top), "an unknown object")
-        has_keras = any(str(n.get("user_object", {}).get("identifier", "")).startswith(_KERAS_IDENTIFIERS)
-                        for n in nodes)
-        why = (" (it holds Keras objects but no keras_metadata.pb, which TF >= 2.5 writes beside it: the file "
-               "is missing)" if has_keras and str(identifier).startswith(_KERAS_IDENTIFIERS) else "")
-        raise KerasFileError(f"{where} is a TensorFlow SavedModel whose root is {kind}, not a tf.keras model "
-                             f"(no keras_metadata.pb){why}; only SavedModels written by tf.keras "
-                             "model.save() can be rebuilt")
+        raise KerasFileError(f"{where} is a TensorFlow SavedModel whose root is {kind}, not a tf.keras model (no "
+                             "keras_metadata.pb, no Keras metadata in saved_model.pb); only SavedModels written by "
+                             "tf.keras model.save() can be rebuilt")
     out: dict[tuple[str, ...], dict] = {}
     seen = {0}
     stack: list[tuple[int, tuple[str, ...]]] = [(0, ())]

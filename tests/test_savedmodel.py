@@ -208,11 +208,12 @@ def test_cli_inspect_and_convert(written, tmp_path, capsys):
     assert "format: saved_model" in printed and "all layers convert" in printed
     assert main(["inspect", str(prefix)]) == 0
     assert "encoder" in capsys.readouterr().out
-    assert main(["convert", str(sm), str(tmp_path / "out")]) == 0
-    assert (tmp_path / "out" / "model.py").exists()
+    assert main(["convert", str(sm) + "/", str(tmp_path / "out"), "--verify"]) == 0  # against tf-keras's loading
+    assert (tmp_path / "out" / "model.py").exists() and "verify: OK" in capsys.readouterr().out
     arch = tmp_path / "arch.json"
     arch.write_text(model.to_json())
-    assert main(["convert", str(prefix), str(tmp_path / "out2"), "--architecture", str(arch)]) == 0
+    assert main(["convert", f"{prefix}.index", str(tmp_path / "out2"), "--architecture", str(arch), "--verify"]) == 0
+    assert "verify: OK" in capsys.readouterr().out
 
 
 # ---- corrupted and hostile bundles ------------------------------------------------------------------

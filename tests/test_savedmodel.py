@@ -465,3 +465,18 @@ def test_read_table_on_garbage():
         read_table(b"\0" * 10, "x.index")
     with pytest.raises(kt.KerasFileError, match="magic number"):
         read_table(b"\0" * 100, "x.index")
+
+
+def test_protowire_reader(tf):
+    """The wire reader against messages serialized by the protobuf runtime, and malformed bytes."""
+    from tensorflow.core.protobuf import trackable_object_graph_pb2
+
+    from keraslike_torch.porting.tf_formats.protowire import ProtoError, parse
+
+    ref = trackable_object_graph_pb2.TrackableObjectGraph.TrackableObject.ObjectReference(node_id=-3, local_name="é")
+    assert parse(ref.SerializeToString(), {1: ("id", "int"), 2: ("name", "str")}) == {"id": -3, "name": "é"}
+    for bad, why in [(b"\x08", "truncated varint"), (b"\x12\x05ab", "declares 5 bytes"),
+                     (b"\x08" + b"\xff" * 11, "longer than 10"), (b"\x0b", "wire type 3"), (b"\x00", "field number 0")]:
+        with pytest.raises(ProtoError, match=why):
+            parse(bad, {1: ("a", "int"), 2: ("b", "str")})
+    assert parse(b"\x0a\x03\x01\x02\x03", {1: ("xs[]", "int")}) == {"xs": [1, 2, 3]}  # packed repeated

@@ -7,7 +7,9 @@ Formats are recognized from their bytes, not their names:
   ``keras_version``, ``backend``, ``model_config`` and a ``model_weights`` group;
 * legacy weights-only HDF5 (``save_weights``): root attribute ``layer_names``;
 * Keras 3 ``.weights.h5``: a tree ``layers/<snake_case_class>[_k]/.../vars/<i>``;
-* architecture JSON (``model.to_json()``).
+* architecture JSON (``model.to_json()``);
+* tf.keras SavedModel directories and TF-format weight checkpoints (``prefix.index`` +
+  ``prefix.data-*``), recognized from the path: see :mod:`keraslike_torch.porting.tf_formats`.
 
 Only JSON, HDF5 attributes and numeric datasets are read: no pickle, no marshal, no code.
 """
@@ -203,7 +205,7 @@ class Keras3Weights:
 class KerasFile:
     """What a Keras file holds: its kind, model config (if any), Keras version and weights."""
 
-    kind: str  # "keras_zip", "legacy_model", "legacy_weights", "keras3_weights", "json"
+    kind: str  # "keras_zip", "legacy_model", "legacy_weights", "keras3_weights", "json", "saved_model", "tf_checkpoint"
     config: dict | None = None
     keras_version: str | None = None
     backend: str | None = None
@@ -249,7 +251,9 @@ def _json_object(text: Any, what: str) -> dict:
 def open_keras_file(path: str | os.PathLike, max_bytes: int | None = None) -> Iterator[KerasFile]:
     """Open any Keras file for reading (HDF5 handles stay open inside the ``with`` block).
 
-    Untrusted files are safe to open: nothing outside the file is read (HDF5 external storage,
+    ``path`` may also be a tf.keras SavedModel directory (or its ``saved_model.pb``) or a TF
+    checkpoint prefix (or its ``.index``). Untrusted files are safe to open: nothing outside the
+    file (the SavedModel's directory, the checkpoint's) is read (HDF5 external storage,
     external/soft links and virtual datasets are refused), zip members are capped at ``max_bytes``
     (default :data:`keraslike_torch.guards.DEFAULT_MAX_BYTES`) and by compression ratio, JSON and
     group trees are depth-limited, and any foreign exception raised while the file is open (also
@@ -259,10 +263,13 @@ def open_keras_file(path: str | os.PathLike, max_bytes: int | None = None) -> It
         max_bytes = guards.DEFAULT_MAX_BYTES
     if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes <= 0:
         raise ValueError(f"max_bytes must be a positive int, got {max_bytes!r}")
+    from .tf_formats import open_tf, tf_kind  # tf_formats builds on this module's KerasFile
+
     where = _name(path)
-    kind = detect_format(path)  # checks the path is a regular file first
+    tf = tf_kind(path)
+    kind = tf or detect_format(path)  # checks the path is a regular file first
     try:
-        with _open(path, kind, where, max_bytes) as kf:
+        with (open_tf(path, kind, max_bytes) if tf else _open(path, kind, where, max_bytes)) as kf:
             token = _FILE_BYTES.set(kf.extra.get("weights_bytes"))
             try:
                 yield kf

@@ -129,8 +129,8 @@ def check_regular_file(path: str | os.PathLike) -> int:
         raise FileNotFoundError(f"no such Keras file: {os.fspath(path)!r}") from None
     if stat.S_ISDIR(st.st_mode):
         raise KerasFileError(
-            f"{os.fspath(path)!r} is a directory (a TensorFlow SavedModel?); only .keras, .h5 and "
-            "JSON files can be read"
+            f"{os.fspath(path)!r} is a directory (a TensorFlow SavedModel?) without saved_model.pb; only "
+            ".keras, .h5 and JSON files, SavedModel directories and TF checkpoint prefixes can be read"
         )
     if not stat.S_ISREG(st.st_mode):
         kind = ("a FIFO" if stat.S_ISFIFO(st.st_mode) else "a socket" if stat.S_ISSOCK(st.st_mode)

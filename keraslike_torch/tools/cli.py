@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "inspect":
             return _inspect(args.input, args.architecture)
         model = _load(args.input, args.architecture)
-        code, weights = save_converted(model, args.output, source=os.path.basename(args.input))
+        code, weights = save_converted(model, args.output, source=os.path.basename(os.path.normpath(args.input)))
         n = sum(p.numel() for p in model.parameters())
         print(f"wrote {code} and {weights} ({n:,} parameters)")
         print(f"use: import sys; sys.path.insert(0, {str(Path(args.output))!r}); from model import load; m = load()")

@@ -57,6 +57,12 @@ def keras_reference(path: str | os.PathLike, architecture: str | None = None,
         return keras.saving.load_model(os.fspath(path), compile=False, custom_objects=custom_objects)
     import tf_keras
 
+    if kind == "saved_model":
+        if dtype is not None:
+            raise ValueError("a dtype override is only available for HDF5 (tf-keras) files")
+        return tf_keras.models.load_model(os.fspath(path), compile=False, custom_objects=custom_objects)
+    if kind == "tf_checkpoint" and os.fspath(path).endswith(".index"):
+        path = os.fspath(path)[: -len(".index")]  # tf-keras's load_weights takes the prefix
     if kind == "legacy_model":
         patched = patch_legacy_config(config, generation, dtype)
         model = tf_keras.models.model_from_json(json.dumps(patched), custom_objects=custom_objects)

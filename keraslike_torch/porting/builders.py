@@ -14,8 +14,9 @@ from torch import nn
 
 from ..recurrent import RNN
 from . import guards
-from .formats import KerasFileError, _generation_of_config, _ours
+from .formats import KerasFileError, _ours
 from .graph import GraphNode, InputSpec, KerasModel, Ref, flatten, is_ref, map_refs
+from .keras_file import generation_of_config
 from .registry import ConvertContext, convert_layer, converter_names
 
 __all__ = ["MODEL_CLASSES", "model_from_config", "model_from_json"]
@@ -287,7 +288,7 @@ def model_from_config(config: dict, custom_objects: dict | None = None, *,
         if depth > guards.MAX_JSON_DEPTH:
             raise KerasFileError(
                 f"model config nests more than {guards.MAX_JSON_DEPTH} levels deep; Keras configs nest far less")
-        ctx = ConvertContext(keras_version=keras_version or _generation_of_config(config),
+        ctx = ConvertContext(keras_version=keras_version or generation_of_config(config),
                              custom_objects=dict(custom_objects or {}))
     class_name = config.get("class_name")
     if class_name == "Sequential":

@@ -20,6 +20,7 @@ from ..recurrent import RNN, Bidirectional
 from .formats import Keras3Weights, KerasFile, KerasFileError, LegacyWeights, open_keras_file
 from .graph import KerasModel, assign_atomically, has_weights
 from .layouts import to_keras_layout
+from .tf_formats import refuse_by_name
 
 __all__ = ["load_weights", "read_weights", "plan_from_file"]
 
@@ -139,6 +140,7 @@ def load_weights(module: nn.Module, path: str | os.PathLike, by_name: bool = Fal
 
 
 def plan_from_file(model: KerasModel, kf: KerasFile, by_name: bool) -> list[tuple[nn.Module, list[np.ndarray]]]:
+    refuse_by_name(kf, by_name)
     if isinstance(kf.weights, LegacyWeights):
         return _legacy_plan(model, kf.weights, kf.generation, by_name)
     if isinstance(kf.weights, Keras3Weights):

@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 
 from .. import guards
-from ..formats import KerasFile, LegacyWeights
 from ..guards import KerasFileError
+from ..keras_file import KerasFile, LegacyWeights
 from .object_graph import ObjectGraph, parse_object_graph
 from .protowire import Schema, parse
 from .tensor_bundle import TensorBundle, confined

@@ -10,26 +10,7 @@ class, are in :mod:`keraslike_torch.porting.converters`.
 """
 
 from .porting import converters as _converters  # noqa: F401  (fills the registry)
-from .porting.registry import (
-    ConvertContext,
-    InvalidConfigError,
-    UnsupportedLayerError,
-    config_dtype,
-    convert_layer,
-    converter_names,
-    is_ignored_key,
-    register,
-    torch_dtype,
-)
+from .porting import registry as _registry
+from .porting.registry import *  # noqa: F403
 
-__all__ = [
-    "ConvertContext",
-    "UnsupportedLayerError",
-    "InvalidConfigError",
-    "register",
-    "convert_layer",
-    "converter_names",
-    "torch_dtype",
-    "config_dtype",
-    "is_ignored_key",
-]
+__all__ = _registry.__all__

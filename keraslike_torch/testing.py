@@ -6,24 +6,7 @@ live in :mod:`keraslike_torch.tools.testing`.
 True
 """
 
-from .tools.testing import (
-    OutputDiff,
-    ParityReport,
-    assert_keras_gradient_parity,
-    assert_keras_parity,
-    compare_outputs,
-    default_tolerances,
-    dropout_masks,
-    keras_generation,
-)
+from .tools import testing as _testing
+from .tools.testing import *  # noqa: F403
 
-__all__ = [
-    "assert_keras_parity",
-    "assert_keras_gradient_parity",
-    "compare_outputs",
-    "default_tolerances",
-    "dropout_masks",
-    "ParityReport",
-    "OutputDiff",
-    "keras_generation",
-]
+__all__ = _testing.__all__

@@ -28,7 +28,10 @@ class RecordsConfig:
         @functools.wraps(init)
         def wrapped(self: Any, *args: Any, **kw: Any) -> None:
             if "_config" not in self.__dict__:
-                bound = signature.bind(self, *args, **kw)
+                try:
+                    bound = signature.bind(self, *args, **kw)
+                except TypeError as e:  # name the layer: "LSTM(): got an unexpected keyword ..."
+                    raise TypeError(f"{type(self).__name__}(): {e}") from None
                 config: dict[str, Any] = {}
                 for name, value in list(bound.arguments.items())[1:]:
                     kind = signature.parameters[name].kind

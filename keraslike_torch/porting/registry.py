@@ -36,6 +36,11 @@ __all__ = [
     "torch_dtype",
     "config_dtype",
     "is_ignored_key",
+    "options",
+    "unsupported",
+    "build",
+    "common_kwargs",
+    "layer_label",
 ]
 
 

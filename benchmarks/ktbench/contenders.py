@@ -41,6 +41,7 @@ class Point:
 # Gate blocks of each contender's GEMMs (for the FLOP count); a contender absent here is not counted.
 GATES: dict[str, int] = {
     "torch.nn.LSTM": 4, "kt LSTM (fused)": 4, "ORT LSTM": 4, "GEMMs only (LSTM)": 4,
+    "GEMMs one batched call (LSTM)": 4,
     "kt LSTM hard_sigmoid (runner)": 4, "ORT LSTM HardSigmoid": 4, "kt LSTM mask=holes (runner)": 4,
     "kt GRU (fused)": 3, "kt GRU reset_after=False (runner)": 3, "GEMMs only (GRU)": 3,
     "kt SimpleRNN (fused)": 1, "kt SimpleRNN elu (runner)": 1, "GEMMs only (SimpleRNN)": 1,
@@ -59,6 +60,7 @@ COMPARISONS: list[tuple[str, str, str, str, str]] = [
     ("SimpleRNN elu / fused SimpleRNN", "kt SimpleRNN elu (runner)", "kt SimpleRNN (fused)", "<= 1.25", "<= 1.5"),
     ("LSTM mask with holes / no mask", "kt LSTM mask=holes (runner)", "kt LSTM (fused)", "<= 1.5", "<= 1.5"),
     ("GEMMs only / hard_sigmoid LSTM", "GEMMs only (LSTM)", "kt LSTM hard_sigmoid (runner)", "the limit", ""),
+    ("GEMMs in one batched call / fused LSTM", "GEMMs one batched call (LSTM)", "kt LSTM (fused)", "", ""),
 ]
 
 
@@ -111,6 +113,23 @@ def _gemms_only(p: Point, gates: int) -> Callable[[], object]:
     return run
 
 
+def _gemms_batched(p: Point, gates: int) -> Callable[[], object]:
+    """The same GEMMs with no step loop at all: the input projection and all T recurrent products
+    in one (T*B, U) @ (U, G*U) addmm (possible only because nothing here depends on the previous
+    step): the rate the matmul library reaches without per-step calls."""
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(p.T * p.B, p.F, generator=g)
+    k = torch.randn(p.F, gates * p.U, generator=g) * 0.1
+    r = torch.randn(p.U, gates * p.U, generator=g) * 0.1
+    h = torch.randn(p.T * p.B, p.U, generator=g)
+
+    def run() -> object:
+        with torch.no_grad():
+            return torch.mm(x, k).addmm_(h, r)
+
+    return run
+
+
 def _ort(layer: kt.LSTM, recurrent_activation: str, x: torch.Tensor, threads: int) -> Callable[[], object]:
     """onnxruntime's LSTM from ``layer``'s weights, checked against ``layer`` on ``x`` first; the
     timed call gets a time-major numpy input prepared outside the timer (ONNX's native layout)."""
@@ -145,6 +164,7 @@ def inference(p: Point, threads: int) -> dict[str, Callable[[], object]]:
     out = {name: fns[name] for name in order}
     out["ORT LSTM"] = _ort(lstm, "sigmoid", x, threads)  # type: ignore[arg-type]
     out["GEMMs only (LSTM)"] = _gemms_only(p, 4)
+    out["GEMMs one batched call (LSTM)"] = _gemms_batched(p, 4)
     out["kt LSTM hard_sigmoid (runner)"] = fns["kt LSTM hard_sigmoid (runner)"]
     out["ORT LSTM HardSigmoid"] = _ort(hard, "hard_sigmoid_keras2", x, threads)  # type: ignore[arg-type]
     out["kt LSTM mask=holes (runner)"] = call(lstm, mask)

@@ -63,8 +63,12 @@ def _pairs(backend: str, B: int, T: int, U: int, threads: int, train: bool):
 
             grad_fn = tf.function(grad)
             want = fwd(xk, mask_k).numpy()
-            k_inf = (lambda fwd=fwd, xk=xk, m=mask_k: fwd(xk, m).numpy())
-            k_train = (lambda g=grad_fn, xk=xk, m=mask_k: [v.numpy() for v in g(xk, m)])
+
+            def k_inf(fwd=fwd, xk=xk, m=mask_k):
+                return fwd(xk, m).numpy()
+
+            def k_train(g=grad_fn, xk=xk, m=mask_k):
+                return [v.numpy() for v in g(xk, m)]
         else:
             mask_k = mask_t if masked else None
             with torch.no_grad():

@@ -79,7 +79,7 @@ def versions() -> dict[str, str]:
 def machine(threads: int) -> str:
     """One line: CPU, cores, threads used, load average, versions, the repository commit."""
     try:
-        load = "load average %.1f %.1f %.1f" % os.getloadavg()
+        load = "load average {:.1f} {:.1f} {:.1f}".format(*os.getloadavg())
     except OSError:
         load = "load average unknown"
     try:

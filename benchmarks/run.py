@@ -3,7 +3,8 @@ weights), Keras 3 on TensorFlow and on torch, and the bare GEMMs, across sweeps 
 
     python benchmarks/run.py                  # full sweeps; writes RESULTS.md's bench_suite section,
                                               # time_vs_T.png, gflops.png and suite_results.json
-    python benchmarks/run.py --quick          # about a minute on an idle 2-core machine; prints only
+    python benchmarks/run.py --quick          # about a minute on an idle 2-core machine (several on a
+                                              # loaded one); prints only
     python benchmarks/run.py --quick --out-dir /tmp/b   # quick, and write the files there
     python benchmarks/run.py --scripts        # also run the bench_*.py scripts (each its own section)
 
@@ -46,11 +47,12 @@ def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def keras_groups(backend: str, points: list[list[int]], passes: str, args: argparse.Namespace,
-                 rounds: int) -> list[dict]:
+def keras_groups(backend: str, points: list[list[int]], train_points: list[list[int]], args: argparse.Namespace,
+                 rounds: int, train_rounds: int) -> list[dict]:
     env = dict(os.environ, KERAS_BACKEND=backend)
     cmd = [sys.executable, str(HERE / "ktbench" / "keras_worker.py"), "--points", json.dumps(points),
-           "--passes", passes, "--rounds", str(rounds), "--block", str(args.block), "--threads", str(args.threads)]
+           "--train-points", json.dumps(train_points), "--rounds", str(rounds), "--train-rounds", str(train_rounds),
+           "--block", str(args.block), "--threads", str(args.threads)]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=7200)
     if proc.returncode != 0:
         raise RuntimeError(f"Keras 3 on {backend} failed:\n{proc.stderr[-3000:]}")
@@ -65,6 +67,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=None, help="alternating rounds (default 7; quick 3)")
     ap.add_argument("--block", type=float, default=None, help="seconds per timed block (default 0.05; quick 0.01)")
     ap.add_argument("--no-keras", action="store_true", help="skip Keras 3 (its subprocesses)")
+    ap.add_argument("--keras-T", default=None, help="comma-separated T values for Keras 3's inference pairs "
+                    "(default 10,100,1000; quick: 100 only); its training pairs run at the base shape")
     ap.add_argument("--no-profile", action="store_true", help="skip the torch.profiler split")
     ap.add_argument("--scripts", action="store_true", help="also run the bench_*.py scripts")
     ap.add_argument("--out-dir", default=None, help="where RESULTS.md, the PNGs and the JSON go "
@@ -78,7 +82,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     args.threads = torch.get_num_threads()
     rounds = args.rounds or (3 if args.quick else 7)
-    train_rounds = max(3, rounds - 2) if not args.quick else rounds
+    train_rounds = rounds if args.quick else max(3, rounds // 2)
     args.block = args.block if args.block is not None else (0.01 if args.quick else 0.05)
     sweeps = QUICK if args.quick else FULL
     base = contenders.Point(**BASE)
@@ -94,9 +98,10 @@ def main() -> None:
                 continue
             fns = contenders.inference(p, args.threads) if pass_ == "inference" else contenders.training(p)
             times = timing.alternating(fns, rounds if pass_ == "inference" else train_rounds, args.block,
-                                       warmup=1 if args.quick else 2)
+                                       warmup=1)
             groups.append({"source": "main", "point": p.as_dict(), "pass": pass_, "times": times})
-            log(f"main {p.label()} {pass_}: fused LSTM {1e3 * timing.median(times['kt LSTM (fused)']):.2f} ms")
+            log(f"[{time.perf_counter() - t_start:.0f} s] main {p.label()} {pass_}: "
+                f"fused LSTM {1e3 * timing.median(times['kt LSTM (fused)']):.2f} ms")
 
     profiles = []
     if not args.no_profile:
@@ -104,19 +109,19 @@ def main() -> None:
         for name in PROFILED:
             for pass_, fns in (("inference", fi), ("training", ft)):
                 profiles.append({"name": name, "pass": pass_, "split": profile_split.split(fns[name], calls=2)})
-        log("profile done")
+        log(f"[{time.perf_counter() - t_start:.0f} s] profile done")
 
+    keras_t = [int(t) for t in (args.keras_T or ("100" if args.quick else "10,100,1000")).split(",")]
     if not args.no_keras:
-        keras_points = [list(base.as_dict().values())]
-        if not args.quick:
-            keras_points += [[base.B, t, base.U] for t in (10, 1000)]
         for backend in ("tensorflow", "torch"):
-            groups += keras_groups(backend, keras_points, "inference,training", args, rounds)
-            log(f"keras/{backend} done")
+            groups += keras_groups(backend, [[base.B, t, base.U] for t in keras_t], [[base.B, base.T, base.U]], args,
+                                   rounds, train_rounds)
+            log(f"[{time.perf_counter() - t_start:.0f} s] keras/{backend} done")
 
     out_dir = Path(args.out_dir) if args.out_dir else (None if args.quick else HERE)
     meta = {"mode": "quick" if args.quick else "full", "rounds": rounds, "train_rounds": train_rounds,
-            "block_s": args.block, "base": BASE, "sweeps": sweeps, "machine": machine,
+            "block_s": args.block, "base": BASE, "keras_T": [] if args.no_keras else keras_t, "sweeps": sweeps,
+            "machine": machine,
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "note": note}
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)

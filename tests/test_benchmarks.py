@@ -4,6 +4,7 @@ of the suite's model builder, float32; nothing here is timed."""
 
 from __future__ import annotations
 
+import doctest
 import sys
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import torch
 import keraslike_torch as kt
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from ktbench import ort_lstm  # noqa: E402
+from ktbench import ort_lstm, timing  # noqa: E402
 
 B, T, F, U = 3, 7, 5, 4
 
@@ -59,3 +60,10 @@ def test_hard_sigmoid_slopes_differ(ort) -> None:
 def test_unknown_activation_is_named() -> None:
     with pytest.raises(ValueError, match="recurrent_activation 'swish'"):
         ort_lstm.lstm_model(np.ones((2, 8), "f4"), np.ones((2, 8), "f4"), None, recurrent_activation="swish")
+
+
+def test_suite_doctests(ort) -> None:
+    """The examples in the suite's builder and timer docstrings hold (pytest does not collect benchmarks/)."""
+    for module in (ort_lstm, timing):
+        result = doctest.testmod(module)
+        assert result.attempted > 0 and result.failed == 0, module.__name__

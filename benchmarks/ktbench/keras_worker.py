@@ -5,7 +5,8 @@ Every pair shares its weights (kt takes the Keras layer's ``get_weights()``) and
 equal outputs before it is timed. Keras on TensorFlow runs under ``tf.function`` (its fast path);
 on torch it runs eagerly, as Keras does. Prints one JSON line: a list of timing groups.
 
-    KERAS_BACKEND=torch python benchmarks/ktbench/keras_worker.py --points '[[64, 100, 128]]'
+    KERAS_BACKEND=torch python benchmarks/ktbench/keras_worker.py --points '[[64, 100, 128]]' \
+        --train-points '[[64, 100, 128]]'
 """
 
 from __future__ import annotations
@@ -108,9 +109,10 @@ def _pairs(backend: str, B: int, T: int, U: int, threads: int, train: bool):
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--points", required=True, help="JSON list of [B, T, U]")
-    ap.add_argument("--passes", default="inference,training")
+    ap.add_argument("--points", required=True, help="JSON list of [B, T, U] for inference")
+    ap.add_argument("--train-points", default="[]", help="JSON list of [B, T, U] for a training step")
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--train-rounds", type=int, default=3)
     ap.add_argument("--block", type=float, default=0.05)
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
@@ -126,15 +128,16 @@ def main() -> None:
     from ktbench.timing import alternating
 
     groups = []
-    for B, T, U in json.loads(args.points):
-        for pass_ in args.passes.split(","):
-            fns = _pairs(backend, B, T, U, args.threads, pass_ == "training")
-            names = list(fns)
-            for i in range(0, len(names), 2):  # each Keras/kt pair in its own alternating blocks
-                pair = {n: fns[n] for n in names[i:i + 2]}
-                groups.append({"source": f"keras/{backend}", "point": {"B": B, "T": T, "U": U}, "pass": pass_,
-                               "times": alternating(pair, args.rounds, args.block)})
-            print(f"keras/{backend} B={B} T={T} U={U} {pass_} done", file=sys.stderr, flush=True)
+    work = [(p, "inference", args.rounds) for p in json.loads(args.points)]
+    work += [(p, "training", args.train_rounds) for p in json.loads(args.train_points)]
+    for (B, T, U), pass_, rounds in work:
+        fns = _pairs(backend, B, T, U, args.threads, pass_ == "training")
+        names = list(fns)
+        for i in range(0, len(names), 2):  # each Keras/kt pair in its own alternating blocks
+            pair = {n: fns[n] for n in names[i:i + 2]}
+            groups.append({"source": f"keras/{backend}", "point": {"B": B, "T": T, "U": U}, "pass": pass_,
+                           "times": alternating(pair, rounds, args.block, warmup=1)})
+        print(f"keras/{backend} B={B} T={T} U={U} {pass_} done", file=sys.stderr, flush=True)
     print(json.dumps(groups))
 
 

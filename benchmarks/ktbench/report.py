@@ -65,6 +65,9 @@ def section(groups: list[Group], profiles: list[dict[str, Any]], meta: dict[str,
     add(f"Mode: {meta['mode']}; {meta['rounds']} rounds of alternating blocks of about {meta['block_s']} s "
         f"(training rounds: {meta['train_rounds']}); wall time {meta['wall_s'] / 60:.1f} min; {meta['date']}.  ")
     add(f"Machine: {meta['machine']}.  ")
+    if meta.get("keras_T"):
+        add(f"Keras 3 pairs: inference at T = {', '.join(map(str, meta['keras_T']))} (B={base.B}, F=U={base.U}), "
+            f"training step at {base.label()}.  ")
     add(f"{meta['note']}\n")
 
     add(f"### Ratios at {base.label()}, ours / other (below 1: ours is faster)\n")

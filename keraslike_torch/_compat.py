@@ -20,7 +20,8 @@ from types import ModuleType
 
 # 0.1 module (under keraslike_torch) -> its home now. keraslike_torch.keras_layers.{core,conv} are
 # real modules (each re-exports what 0.1 held in one file), and cells, converters, testing,
-# activations, initializers and recurrent kept their names.
+# activations, initializers and recurrent kept their names. (keraslike_torch.summary is not
+# aliased: importing it would replace the function kt.summary; it held no class to unpickle.)
 OLD_PATHS = {
     "_config": "common.config", "tracing": "common.tracing", "precision": "common.precision",
     "signature": "common.signature",
@@ -29,7 +30,7 @@ OLD_PATHS = {
     "keras_ops": "layers.ops",
     "files": "porting.formats", "guards": "porting.guards", "config_checks": "porting.config_checks",
     "layouts": "porting.layouts", "model": "porting.graph",
-    "summary": "tools.summary", "verify": "tools.verify", "cli": "tools.cli", "codegen": "tools.codegen",
+    "verify": "tools.verify", "cli": "tools.cli", "codegen": "tools.codegen",
     "_codewriter": "tools.codewriter",
 }
 _PREFIX = __package__ + "."

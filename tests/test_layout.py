@@ -252,6 +252,7 @@ def test_old_paths_are_the_new_modules():
         a = importlib.import_module(f"keraslike_torch.{old}")
         b = importlib.import_module(f"keraslike_torch.{new}")
         assert a is b, old
+    assert callable(kt.summary) and callable(kt.cells.LSTMCell)  # the package's names are kept
     from keraslike_torch.keras_layers import conv, core
 
     assert core.Dense is kt.layers.Dense and conv.TimeDistributed is kt.layers.TimeDistributed

@@ -169,11 +169,12 @@ def dtype_config(name: str, generation: int) -> Any:
     return name
 
 
-def layer_config(module: nn.Module, generation: int, name: str | None = None) -> dict[str, Any]:
+def layer_config(module: nn.Module, generation: int, name: str | None = None,
+                 written: tuple[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """``{"module", "class_name", "config", "registered_name"}`` for one layer (tf-keras: the
     same keys; a model adds ``name`` and ``inbound_nodes``), as Keras ``serialize_keras_object``
     writes it."""
-    class_name, body = _writer_for(module)(module, generation)
+    class_name, body = written or _writer_for(module)(module, generation)
     config: dict[str, Any] = {"name": name or getattr(module, "name", None) or snake_case(class_name)}
     if class_name != "SpatialDropout1D" or generation < 3:
         config["trainable"] = bool(getattr(module, "trainable", True))
@@ -198,7 +199,7 @@ _NONES = ("kernel_regularizer", "recurrent_regularizer", "bias_regularizer", "ac
 
 
 @writes(LSTM, GRU, SimpleRNN)
-def _rnn(m: Any, gen: int) -> tuple[str, dict[str, Any]]:
+def _rnn(m: Any, gen: int, bidirectional_copy: bool = False) -> tuple[str, dict[str, Any]]:
     cell = m.cell
     kind = "LSTM" if isinstance(m, LSTM) else "GRU" if isinstance(m, GRU) else "SimpleRNN"
     if m.time_major and gen >= 3:
@@ -214,7 +215,7 @@ def _rnn(m: Any, gen: int) -> tuple[str, dict[str, Any]]:
         c["zero_output_for_mask"] = m.zero_output_for_mask
     else:
         c["time_major"] = m.time_major
-        if m.zero_output_for_mask:
+        if m.zero_output_for_mask and not bidirectional_copy:
             # tf-keras only sets it for Bidirectional's copies (from return_sequences), not from a config
             raise ExportError(f"{layer_label(m)}: zero_output_for_mask=True cannot be written for tf-keras; save to .keras")
     c["units"] = m.units
@@ -243,18 +244,20 @@ def _bidirectional(m: Any, gen: int) -> tuple[str, dict[str, Any]]:
     inner = m.forward_layer
     # Keras names the copies forward_<layer> / backward_<layer>; the config holds the wrapped layer.
     base = getattr(m, "layer_name", None) or _strip(getattr(inner, "name", None), "forward_") or snake_case(type(inner).__name__)
-    layer = layer_config(inner, gen, base if gen < 3 else f"forward_{base}")
+    def copy(layer: Any, name: str) -> dict[str, Any]:
+        return layer_config(layer, gen, name, _rnn(layer, gen, bidirectional_copy=True))
+
+    layer = copy(inner, base if gen < 3 else f"forward_{base}")
     c: dict[str, Any] = {}
     if gen >= 3:
         c["merge_mode"] = m.merge_mode
         c["layer"] = layer
-        back = layer_config(m.backward_layer, gen, f"backward_{base}")
-        c["backward_layer"] = back
+        c["backward_layer"] = copy(m.backward_layer, f"backward_{base}")
     else:
         c["layer"] = layer
         c["merge_mode"] = m.merge_mode
     if gen < 3 and not _same_but_direction(m):
-        c["backward_layer"] = layer_config(m.backward_layer, gen, f"backward_{base}")
+        c["backward_layer"] = copy(m.backward_layer, f"backward_{base}")
     return "Bidirectional", c
 
 

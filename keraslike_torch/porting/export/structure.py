@@ -239,7 +239,7 @@ def _map_graph_order(model: KerasModel, nodes: dict[str, list[GraphNode]], outpu
     for r in model.input_refs:  # inputs that reach no output
         if r.layer not in layer_depth:
             layer_depth[r.layer], visit_index[r.layer] = 0, -1
-    missing = [n for n, _ in model.keras_layers() if n not in layer_depth]
+    missing = [n for n, _ in model.keras_layers() if n not in layer_depth and n in nodes]
     if missing:
         raise ExportError(f"model {model.name!r}: layers {missing} do not lead to any output; Keras would drop them")
     return sorted(layer_depth, key=lambda n: (-layer_depth[n], visit_index[n]))
@@ -264,13 +264,41 @@ def export_graph(module: nn.Module, generation: int) -> ExportGraph:
             raise ExportError(f"model output {r.layer!r} is a Keras 3 op; save to .keras")
     order = _map_graph_order(model, nodes, outputs)
     graph = ExportGraph(model, order, nodes)
-    graph.shapes = _shapes(model)
+    graph.shapes, masks = _shapes(model)
+    _check_state_masks(model, masks, generation)
     return graph
 
 
-def _shapes(model: KerasModel) -> dict[Ref, tuple[tuple[int | None, ...], str]]:
-    """Every tensor's Keras shape: two runs, dimensions that differ between them are None."""
-    runs = [_values(model, 2, 3, 0), _values(model, 3, 4, 1)]
+def _check_state_masks(model: KerasModel, masks: dict[Ref, Any], generation: int) -> None:
+    """SPEC 5a: a recurrent layer called with initial_state on a masked input runs masked in
+    tf-keras and unmasked in Keras 3 (which fills ``mask`` only for one tensor argument)."""
+    for node in model.nodes:
+        module = model.layer(node.layer)
+        if not isinstance(module, (RNN, Bidirectional)):
+            continue
+        refs = _flatten(node.args)
+        x = refs[0] if refs else None
+        states = len(refs) > 1 if not node.explicit else bool(node.kwargs.get("initial_state"))
+        if not states or not isinstance(x, Ref) or masks.get(x) is None or node.kwargs.get("mask") is not None:
+            continue
+        if generation >= 3 and not node.explicit:
+            raise ExportError(
+                f"layer {node.layer!r} is called with initial_state on a masked input: tf-keras runs it "
+                "masked, Keras 3 would run it unmasked (it fills mask only for one tensor argument); "
+                "save to .h5 for tf-keras"
+            )
+        if generation < 3 and node.explicit:
+            raise ExportError(
+                f"layer {node.layer!r} is called with initial_state on a masked input without a mask: "
+                "Keras 3 runs it unmasked, tf-keras would run it masked; save to .keras"
+            )
+
+
+def _shapes(model: KerasModel) -> tuple[dict[Ref, tuple[tuple[int | None, ...], str]], dict[Ref, Any]]:
+    """Every tensor's Keras shape (two runs: dimensions that differ between them are None), and
+    the masks of the first run."""
+    first, masks = _values(model, 2, 3, 0)
+    runs = [first, _values(model, 3, 4, 1)[0]]
     out: dict[Ref, tuple[tuple[int | None, ...], str]] = {}
     for ref, a in runs[0].items():
         b = runs[1].get(ref)
@@ -279,7 +307,7 @@ def _shapes(model: KerasModel) -> dict[Ref, tuple[tuple[int | None, ...], str]]:
         shape = tuple(None if i == 0 or a.shape[i] != b.shape[i] else int(a.shape[i]) for i in range(a.dim())) \
             if a.dim() == b.dim() else tuple(None for _ in range(a.dim()))
         out[ref] = (shape, _dtype(a))
-    return out
+    return out, masks
 
 
 def _dtype(t: Tensor) -> str:
@@ -290,8 +318,8 @@ def _dtype(t: Tensor) -> str:
     return {torch.float64: "float64", torch.float16: "float16", torch.bfloat16: "bfloat16"}.get(t.dtype, "float32")
 
 
-def _values(model: KerasModel, batch: int, steps: int, seed: int) -> dict[Ref, Any]:
-    """Run the graph node by node (the model's own step), keeping every tensor."""
+def _values(model: KerasModel, batch: int, steps: int, seed: int) -> tuple[dict[Ref, Any], dict[Ref, Any]]:
+    """Run the graph node by node (the model's own step), keeping every tensor and mask."""
     values: dict[Ref, Any] = {}
     masks: dict[Ref, Any] = {}
     was = model.training
@@ -308,7 +336,7 @@ def _values(model: KerasModel, batch: int, steps: int, seed: int) -> dict[Ref, A
                 model._run_node(node, values, masks)
     finally:
         model.train(was)
-    return values
+    return values, masks
 
 
 def numpy_dtype(name: str) -> Any:

@@ -66,13 +66,13 @@ def layer_label(module: nn.Module) -> str:
     return f"{type(module).__name__} layer {getattr(module, 'name', None)!r}"
 
 
-def _writer_for(module: nn.Module) -> Writer:
+def _writer_for(module: nn.Module, name: str | None = None) -> Writer:
     for cls in type(module).__mro__:
         if cls in _WRITERS:
             return _WRITERS[cls]
     known = ", ".join(sorted(c.__name__ for c in _WRITERS))
     raise ExportError(
-        f"{type(module).__name__} module {getattr(module, 'name', None) or ''!r} has no Keras "
+        f"{type(module).__name__} module {name or getattr(module, 'name', None) or ''!r} has no Keras "
         f"equivalent that keraslike_torch can write; exportable modules: {known} and models "
         "built from them (kt.load_model / kt.model_from_json)"
     )
@@ -174,7 +174,7 @@ def layer_config(module: nn.Module, generation: int, name: str | None = None,
     """``{"module", "class_name", "config", "registered_name"}`` for one layer (tf-keras: the
     same keys; a model adds ``name`` and ``inbound_nodes``), as Keras ``serialize_keras_object``
     writes it."""
-    class_name, body = written or _writer_for(module)(module, generation)
+    class_name, body = written or _writer_for(module, name)(module, generation)
     config: dict[str, Any] = {"name": name or getattr(module, "name", None) or snake_case(class_name)}
     if class_name != "SpatialDropout1D" or generation < 3:
         config["trainable"] = bool(getattr(module, "trainable", True))

@@ -70,11 +70,36 @@ def _layer_entry(name: str, module: nn.Module, graph: ExportGraph) -> dict[str, 
         entry = layer_config(module, 3, name)
         shape = graph.input_shape(name)
         if entry["class_name"] not in _NO_BUILD_CONFIG and shape is not None:
-            entry["build_config"] = {"input_shape": shape}
+            entry["build_config"] = _build_config(name, shape, graph)
+            add_inner_build_configs(entry, shape)
     if graph.model.keras_class != "Sequential":
         entry["name"] = name
         entry["inbound_nodes"] = [_node(n, graph) for n in graph.nodes.get(name, [])]
     return entry
+
+
+def _build_config(name: str, shape: Any, graph: ExportGraph) -> dict[str, Any]:
+    """Keras 3's build_config: the input shape, or for a recurrent layer called with
+    initial_state the shapes of both (``shapes_dict``)."""
+    first = graph.nodes[name][0]
+    states = first.kwargs.get("initial_state")
+    if not states:
+        return {"input_shape": shape}
+    refs = states if isinstance(states, list) else [states]
+    return {"shapes_dict": {"sequences_shape": shape,
+                            "initial_state_shape": [list(graph.shapes[r][0]) for r in refs if isinstance(r, Ref)]}}
+
+
+def add_inner_build_configs(entry: dict[str, Any], shape: Any, generation: int = 3) -> None:
+    """Wrapped layers' build_config as Keras writes them: Bidirectional's copies get the
+    wrapper's input shape (Keras 3 only), TimeDistributed's layer the shape without the time axis."""
+    config = entry["config"]
+    if entry["class_name"] == "Bidirectional" and generation >= 3:
+        for key in ("layer", "backward_layer"):
+            if key in config:
+                config[key]["build_config"] = {"input_shape": shape}
+    if entry["class_name"] == "TimeDistributed" and isinstance(shape, list) and len(shape) > 1:
+        config["layer"]["build_config"] = {"input_shape": [shape[0], *shape[2:]]}
 
 
 def _io(refs: Any) -> Any:
@@ -131,7 +156,7 @@ def _write_weights(h5: h5py.File, module: nn.Module, path: str = "") -> None:
         if isinstance(m, KerasOp) or (m is None and sequential):
             continue
         cls = "InputLayer" if m is None else (m.keras_class if isinstance(m, KerasModel)
-                                              else layer_config(m, 3)["class_name"])
+                                              else layer_config(m, 3, name)["class_name"])
         base = snake_case(cls)
         used[base] = used.get(base, -1) + 1
         sub = f"{prefix}/{base}" + (f"_{used[base]}" if used[base] else "")

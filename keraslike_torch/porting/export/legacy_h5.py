@@ -14,6 +14,7 @@ from torch import nn
 from ..graph import GraphNode, KerasModel, Ref
 from ..layouts import from_keras_layout, legacy_weight_names
 from .configs import layer_config
+from .keras3 import add_inner_build_configs
 from .structure import ExportGraph, export_graph
 
 __all__ = ["TF_KERAS_VERSION", "legacy_model_config", "write_legacy_h5"]
@@ -31,6 +32,9 @@ def _entry(name: str, module: nn.Module, graph: ExportGraph, sequential: bool) -
         entry = legacy_model_config(module)
     else:
         full = layer_config(module, 2, name)
+        shape = graph.input_shape(name)
+        if shape is not None:
+            add_inner_build_configs(full, shape, 2)
         entry = {"class_name": full["class_name"], "config": full["config"]}
     if not sequential:
         entry["name"] = name
@@ -76,16 +80,16 @@ def legacy_model_config(module: nn.Module, graph: ExportGraph | None = None) -> 
         "input_layers": _io(model.input_refs), "output_layers": _io(model.output_refs)}}
 
 
-def save_attribute(group: h5py.Group, name: str, data: list[bytes]) -> None:
+def save_attribute(group: h5py.Group, name: str, data: list[str]) -> None:
     """An attribute list as tf-keras stores it: chunked as ``name0, name1, ...`` past the HDF5
     object header limit."""
-    too_long = [x for x in data if len(x) > _HEADER_LIMIT]
+    too_long = [x for x in data if len(x.encode("utf8")) > _HEADER_LIMIT]
     if too_long:
         raise ValueError(f"names longer than {_HEADER_LIMIT} bytes cannot be stored in HDF5: {too_long[0][:80]!r}...")
-    array = np.asarray(data)
+    array = np.array(data, dtype=h5py.string_dtype())
     chunks = 1
     parts = np.array_split(array, chunks)
-    while any(p.nbytes > _HEADER_LIMIT for p in parts):
+    while any(sum(len(x.encode("utf8")) for x in p) > _HEADER_LIMIT for p in parts):
         chunks += 1
         parts = np.array_split(array, chunks)
     if chunks > 1:
@@ -102,7 +106,7 @@ def _write_layer(group: h5py.Group, name: str, module: nn.Module | None) -> None
         return
     arrays = from_keras_layout(module, module.get_keras_weights(), 2)  # type: ignore[operator]
     names = legacy_weight_names(module, name)
-    save_attribute(g, "weight_names", [n.encode("utf8") for n in names])
+    save_attribute(g, "weight_names", names)
     for n, a in zip(names, arrays):
         g.create_dataset(n, data=np.asarray(a))
 
@@ -113,14 +117,14 @@ def write_legacy_h5(module: nn.Module, path: str) -> None:
     config = legacy_model_config(module, graph)
     sequential = config["class_name"] == "Sequential"
     with h5py.File(path, "w") as f:
-        f.attrs["backend"] = b"tensorflow"
-        f.attrs["keras_version"] = TF_KERAS_VERSION.encode("utf8")
-        f.attrs["model_config"] = json.dumps(config).encode("utf8")
+        f.attrs["backend"] = "tensorflow"
+        f.attrs["keras_version"] = TF_KERAS_VERSION
+        f.attrs["model_config"] = json.dumps(config)
         weights = f.create_group("model_weights")
         layers = [(n, m) for n, m in graph.layers() if not (m is None and sequential)]
-        save_attribute(weights, "layer_names", [n.encode("utf8") for n, _ in layers])
-        weights.attrs["backend"] = b"tensorflow"
-        weights.attrs["keras_version"] = TF_KERAS_VERSION.encode("utf8")
+        save_attribute(weights, "layer_names", [n for n, _ in layers])
+        weights.attrs["backend"] = "tensorflow"
+        weights.attrs["keras_version"] = TF_KERAS_VERSION
         for n, m in layers:
             _write_layer(weights, n, m)
         save_attribute(weights.create_group("top_level_model_weights"), "weight_names", [])

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from ...layers import Dense, Embedding, KerasOp, TimeDistributed
 from ...recurrent import RNN, Bidirectional
 from ..graph import GraphNode, KerasModel, Ref
-from .configs import ExportError, layer_label, snake_case
+from .configs import ExportError, dtype_name, layer_label, snake_case
 
 __all__ = ["ExportGraph", "as_keras_model", "export_graph", "example_inputs", "flat_refs"]
 
@@ -62,7 +62,7 @@ def _feature_size(module: nn.Module) -> tuple[tuple[int | None, ...], str, int |
             f"{layer_label(module)}: its input feature size is not known yet; call it once on an "
             "input (or pass input_size=) before saving it"
         )
-    return (None, None, int(size)), "float32", None
+    return (None, None, int(size)), dtype_name(module), None
 
 
 def _unique_names(modules: list[nn.Module]) -> list[str]:
@@ -101,7 +101,7 @@ def as_keras_model(module: nn.Module) -> KerasModel:
         "Sequential" if len(chain) > 1 else "Functional", dict(zip(names, chain)), nodes,
         [Ref(input_name, 0, 0)], [prev], cast(Any, [_Spec(input_name, shape, dtype, vocab)]),
     )
-    n_out = len(_outputs_of(wrapped))
+    n_out = _output_count(module, wrapped)
     if n_out > 1:
         if len(chain) > 1:
             raise ExportError(f"{layer_label(chain[-1])} returns {n_out} tensors; a Sequential model returns one")
@@ -109,28 +109,29 @@ def as_keras_model(module: nn.Module) -> KerasModel:
     return wrapped
 
 
-def _outputs_of(model: KerasModel) -> list[Tensor]:
-    was = model.training
-    model.eval()
+def _output_count(module: nn.Module, wrapped: KerasModel) -> int:
+    """How many tensors the unwrapped module returns (a layer with return_state: several)."""
+    was = module.training
+    module.eval()
     try:
         with torch.no_grad():
-            out = model(*example_inputs(model, 1, 2))
+            out = module(*example_inputs(wrapped, 1, 2))
     finally:
-        model.train(was)
-    return list(out) if isinstance(out, (tuple, list)) else [out]
+        module.train(was)
+    return len(out) if isinstance(out, (tuple, list)) else 1
 
 
 def example_inputs(model: KerasModel, batch: int, steps: int, seed: int = 0) -> list[Tensor]:
-    """Inputs of the model's shapes with padding in them (row 0 pre-padded, row 1 post-padded
-    with zeros), so that Embedding(mask_zero) and Masking masks are exercised."""
+    """Inputs of the model's shapes with padding in them (input k: row k pre-padded, row k + 1
+    post-padded with zeros), so that Embedding(mask_zero) and Masking masks are exercised and
+    differ between inputs."""
     out = model.example_inputs(batch_size=batch, time_steps=steps, seed=seed)
-    for spec, x in zip(model.input_specs, out):
+    for k, (spec, x) in enumerate(zip(model.input_specs, out)):
         if spec.vocabulary is not None:
             x.clamp_(min=1)
-        if x.dim() >= 2 and x.shape[1] > 1:
-            x[0, :1] = 0
-            if batch > 1:
-                x[1, -1:] = 0
+        if x.dim() >= 2 and x.shape[1] > 1:  # each input its own rows, so that masks differ
+            x[k % batch, :1] = 0
+            x[(k + 1) % batch, -1:] = 0
     return out
 
 

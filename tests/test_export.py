@@ -297,7 +297,8 @@ def test_writing_needs_no_tensorflow(tmp_path):
         m = kt.Bidirectional(kt.LSTM(3, input_size=2, return_sequences=True))
         kt.save_keras(m, {str(tmp_path / 'a.keras')!r})
         kt.save_keras(m, {str(tmp_path / 'a.h5')!r})
-        assert not [k for k, v in sys.modules.items() if v is not None and k.split(".")[0] in ("tensorflow", "keras", "tf_keras")]
+        blocked = ("tensorflow", "keras", "tf_keras")
+        assert not [k for k, v in sys.modules.items() if v is not None and k.split(".")[0] in blocked]
         print("ok")
     """)
     root = Path(__file__).resolve().parents[1]

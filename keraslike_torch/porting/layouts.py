@@ -214,7 +214,8 @@ def _variable_names(module: Any) -> list[str]:
     if kind == "Embedding":
         return ["embeddings"]
     if kind == "BatchNormalization":
-        return [n for n, on in (("gamma", module.scale), ("beta", module.center)) if on] + ["moving_mean", "moving_variance"]
+        affine = [n for n, on in (("gamma", module.scale), ("beta", module.center)) if on]
+        return affine + ["moving_mean", "moving_variance"]
     if kind == "LayerNormalization":
         return [n for n, on in (("gamma", module.scale), ("beta", module.center)) if on]
     if kind in ("Dense", "Conv1D"):

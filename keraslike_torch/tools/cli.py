@@ -130,6 +130,7 @@ def _export(directory: str, output: str, source: str | None, architecture: str |
     from safetensors.torch import load_file
 
     from ..porting.export import save_keras
+    from ..porting.formats import KerasFileError
     from .codegen import converted_state_dict
 
     folder = Path(directory)
@@ -142,7 +143,8 @@ def _export(directory: str, output: str, source: str | None, architecture: str |
         candidates = [folder / name, folder.parent / name, Path(name)] if name else []
         source = next((str(c) for c in candidates if c.is_file()), None)
         if source is None:
-            raise FileNotFoundError(f"cannot find the Keras file {name!r} that {code} was converted from; pass --source")
+            raise FileNotFoundError(
+                f"cannot find the Keras file {name!r} that {code} was converted from; pass --source")
     model = _load(source, architecture)
     targets = converted_state_dict(model)
     trained = load_file(str(folder / "model.safetensors"))

@@ -21,12 +21,35 @@ import torch
 from torch import nn
 
 from ...layers import (
-    Activation, Add, AveragePooling1D, BatchNormalization, Concatenate, Conv1D, Dense, Dropout,
-    Embedding, Flatten, GaussianDropout, GaussianNoise, GlobalAveragePooling1D, GlobalMaxPooling1D,
-    KerasOp, LayerNormalization, Masking, MaxPooling1D, Permute, RepeatVector, Reshape,
-    SpatialDropout1D, TimeDistributed,
+    Activation,
+    Add,
+    Average,
+    AveragePooling1D,
+    BatchNormalization,
+    Concatenate,
+    Conv1D,
+    Dense,
+    Dropout,
+    Embedding,
+    Flatten,
+    GaussianDropout,
+    GaussianNoise,
+    GlobalAveragePooling1D,
+    GlobalMaxPooling1D,
+    KerasOp,
+    LayerNormalization,
+    Masking,
+    Maximum,
+    MaxPooling1D,
+    Minimum,
+    Multiply,
+    Permute,
+    RepeatVector,
+    Reshape,
+    SpatialDropout1D,
+    Subtract,
+    TimeDistributed,
 )
-from ...layers import Average, Maximum, Minimum, Multiply, Subtract
 from ...recurrent import GRU, LSTM, Bidirectional, SimpleRNN
 from ..config_checks import UnsupportedLayerError
 
@@ -187,7 +210,7 @@ def layer_config(module: nn.Module, generation: int, name: str | None = None,
 
 def _init(module: nn.Module, key: str, default: str, generation: int, source: Any = None) -> dict[str, Any]:
     recorded = (source if source is not None else module)
-    cfg = getattr(recorded, "get_config", lambda: {})()
+    cfg: Any = getattr(recorded, "get_config", lambda: {})()
     value = cfg.get(key) if isinstance(cfg, dict) else None
     if value is None:
         value = getattr(recorded, "_init_config", {}).get(key)
@@ -199,7 +222,11 @@ _NONES = ("kernel_regularizer", "recurrent_regularizer", "bias_regularizer", "ac
 
 
 @writes(LSTM, GRU, SimpleRNN)
-def _rnn(m: Any, gen: int, bidirectional_copy: bool = False) -> tuple[str, dict[str, Any]]:
+def _rnn(m: Any, gen: int) -> tuple[str, dict[str, Any]]:
+    return _rnn_config(m, gen)
+
+
+def _rnn_config(m: Any, gen: int, bidirectional_copy: bool = False) -> tuple[str, dict[str, Any]]:
     cell = m.cell
     kind = "LSTM" if isinstance(m, LSTM) else "GRU" if isinstance(m, GRU) else "SimpleRNN"
     if m.time_major and gen >= 3:
@@ -217,7 +244,8 @@ def _rnn(m: Any, gen: int, bidirectional_copy: bool = False) -> tuple[str, dict[
         c["time_major"] = m.time_major
         if m.zero_output_for_mask and not bidirectional_copy:
             # tf-keras only sets it for Bidirectional's copies (from return_sequences), not from a config
-            raise ExportError(f"{layer_label(m)}: zero_output_for_mask=True cannot be written for tf-keras; save to .keras")
+            raise ExportError(
+                f"{layer_label(m)}: zero_output_for_mask=True cannot be written for tf-keras; save to .keras")
     c["units"] = m.units
     c["activation"] = activation_name(m, cell.activation, gen)
     if kind != "SimpleRNN":
@@ -243,9 +271,10 @@ def _rnn(m: Any, gen: int, bidirectional_copy: bool = False) -> tuple[str, dict[
 def _bidirectional(m: Any, gen: int) -> tuple[str, dict[str, Any]]:
     inner = m.forward_layer
     # Keras names the copies forward_<layer> / backward_<layer>; the config holds the wrapped layer.
-    base = getattr(m, "layer_name", None) or _strip(getattr(inner, "name", None), "forward_") or snake_case(type(inner).__name__)
+    base = _strip(getattr(inner, "name", None), "forward_") or snake_case(type(inner).__name__)
+
     def copy(layer: Any, name: str) -> dict[str, Any]:
-        return layer_config(layer, gen, name, _rnn(layer, gen, bidirectional_copy=True))
+        return layer_config(layer, gen, name, _rnn_config(layer, gen, bidirectional_copy=True))
 
     layer = copy(inner, base if gen < 3 else f"forward_{base}")
     c: dict[str, Any] = {}

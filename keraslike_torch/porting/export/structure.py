@@ -12,11 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ...layers import Dense, Embedding, KerasOp, TimeDistributed
+from ...layers import Embedding, KerasOp, TimeDistributed
 from ...recurrent import RNN, Bidirectional
 from ..graph import GraphNode, KerasModel, Ref
 from .configs import ExportError, dtype_name, layer_label, snake_case
@@ -339,6 +338,3 @@ def _values(model: KerasModel, batch: int, steps: int, seed: int) -> tuple[dict[
         model.train(was)
     return values, masks
 
-
-def numpy_dtype(name: str) -> Any:
-    return np.dtype(name)

@@ -348,3 +348,37 @@ def _h5_tree(path):
         f.visititems(visit)
         out[""] = ({k: np.asarray(v).tolist() for k, v in f.attrs.items() if k != "model_config"}, None, "")
     return out
+
+
+def _other_layers(K, dtype):
+    """The remaining supported layers: convolution, pooling, normalization, reshapes, merges."""
+    L = K.layers
+    x = K.Input((8, 3), dtype=dtype, name="x")
+    c = L.Conv1D(4, 3, padding="same", activation="relu", dtype=dtype)(x)
+    c = L.BatchNormalization(dtype=dtype)(c)
+    c = L.MaxPooling1D(2, dtype=dtype)(c)
+    c = L.LayerNormalization(dtype=dtype)(c)
+    c = L.AveragePooling1D(2, dtype=dtype)(L.SpatialDropout1D(0.2, dtype=dtype)(c))
+    r = L.GRU(4, return_sequences=True, dtype=dtype)(L.GaussianNoise(0.1, dtype=dtype)(c))
+    p = L.Permute((2, 1), dtype=dtype)(r)
+    merged = [L.Subtract(dtype=dtype)([r, c]), L.Multiply(dtype=dtype)([r, c]), L.Average(dtype=dtype)([r, c]),
+              L.Maximum(dtype=dtype)([r, c]), L.Minimum(dtype=dtype)([r, c])]
+    g = L.Concatenate(dtype=dtype)([L.GlobalMaxPooling1D(dtype=dtype)(m) for m in merged]
+                                   + [L.GlobalAveragePooling1D(dtype=dtype)(p)])
+    d = L.Dense(4, dtype=dtype)(L.Activation("tanh", dtype=dtype)(g))
+    out = L.Reshape((2, 2), dtype=dtype)(L.Flatten(dtype=dtype)(L.RepeatVector(1, dtype=dtype)(d)))
+    return K.Model(x, [out, L.GaussianDropout(0.1, dtype=dtype)(d)])
+
+
+@pytest.mark.parametrize("gen", [3, 2])
+def test_other_layers_round_trip(gen, keras3, tfk, folder):
+    K = keras3 if gen == 3 else tfk
+    sub = folder / f"other{gen}"
+    sub.mkdir()
+    rng = np.random.default_rng(4)
+    module = kt.load_model(_source(K, _other_layers, "float32", sub, rng))
+    _sgd(module, steps=2)
+    for name in ("out.keras", "out.h5"):
+        kt.save_keras(module, sub / name)
+        loaded = _load(keras3, tfk, sub / name)
+        _assert_same(loaded, module, _inputs(loaded.inputs, rng, "float32"), "float32")

@@ -382,3 +382,27 @@ def test_other_layers_round_trip(gen, keras3, tfk, folder):
         kt.save_keras(module, sub / name)
         loaded = _load(keras3, tfk, sub / name)
         _assert_same(loaded, module, _inputs(loaded.inputs, rng, "float32"), "float32")
+
+
+def _nested_shared(K, dtype):
+    """A nested Sequential and a layer shared by two calls."""
+    L = K.layers
+    inner = K.Sequential([K.Input((5, 3)), L.LSTM(4, return_sequences=True, dtype=dtype), L.Dense(3, dtype=dtype)],
+                         name="inner")
+    x, y = K.Input((5, 3), name="x"), K.Input((5, 3), name="y")
+    shared = L.GRU(2, name="shared", dtype=dtype)
+    return K.Model([x, y], L.Concatenate()([shared(inner(x)), shared(y)]))
+
+
+@pytest.mark.parametrize("gen", [3, 2])
+def test_nested_models_and_shared_layers(gen, keras3, tfk, folder):
+    K = keras3 if gen == 3 else tfk
+    sub = folder / f"nested{gen}"
+    sub.mkdir()
+    rng = np.random.default_rng(9)
+    module = kt.load_model(_source(K, _nested_shared, "float32", sub, rng))
+    _sgd(module, steps=2)
+    for name in ("out.keras", "out.h5"):
+        kt.save_keras(module, sub / name)
+        loaded = _load(keras3, tfk, sub / name)
+        _assert_same(loaded, module, _inputs(loaded.inputs, rng, "float32"), "float32")

@@ -23,11 +23,17 @@ TF_KERAS_VERSION = "2.21.0"  # the tf-keras whose file layout this writer reprod
 _HEADER_LIMIT = 64512  # tf-keras's HDF5_OBJECT_HEADER_LIMIT: longer attributes are chunked
 
 
-def _inbound(node: GraphNode) -> list[list[Any]]:
-    return [[r.layer, r.node, r.tensor, {}] for r in node.args if isinstance(r, Ref)]
+def _inbound(node: GraphNode, nested: set[str]) -> list[list[Any]]:
+    return [[r.layer, _node_index(r, nested), r.tensor, {}] for r in node.args if isinstance(r, Ref)]
 
 
-def _entry(name: str, module: nn.Module, graph: ExportGraph, sequential: bool) -> dict[str, Any]:
+def _node_index(ref: Ref, nested: set[str]) -> int:
+    """tf-keras counts a nested model's own first call (its Input to its outputs), which the
+    parent's config leaves out, in references to its calls (the loader's _skips_first_node)."""
+    return ref.node + 1 if ref.layer in nested else ref.node
+
+
+def _entry(name: str, module: nn.Module, graph: ExportGraph, sequential: bool, nested: set[str]) -> dict[str, Any]:
     if isinstance(module, KerasModel):
         entry = legacy_model_config(module)
     else:
@@ -38,7 +44,7 @@ def _entry(name: str, module: nn.Module, graph: ExportGraph, sequential: bool) -
         entry = {"class_name": full["class_name"], "config": full["config"]}
     if not sequential:
         entry["name"] = name
-        entry["inbound_nodes"] = [_inbound(n) for n in graph.nodes.get(name, [])]
+        entry["inbound_nodes"] = [_inbound(n, nested) for n in graph.nodes.get(name, [])]
     return entry
 
 
@@ -51,12 +57,12 @@ def _input_entry(spec: Any, sequential: bool) -> dict[str, Any]:
     return entry
 
 
-def _io(refs: Any) -> Any:
+def _io(refs: Any, nested: set[str]) -> Any:
     if isinstance(refs, Ref):
-        return [refs.layer, refs.node, refs.tensor]
+        return [refs.layer, _node_index(refs, nested), refs.tensor]
     if isinstance(refs, dict):
-        return {k: _io(v) for k, v in refs.items()}
-    return [_io(r) for r in refs]
+        return {k: _io(v, nested) for k, v in refs.items()}
+    return [_io(r, nested) for r in refs]
 
 
 def legacy_model_config(module: nn.Module, graph: ExportGraph | None = None) -> dict[str, Any]:
@@ -66,18 +72,19 @@ def legacy_model_config(module: nn.Module, graph: ExportGraph | None = None) -> 
     specs = {s.name: s for s in graph.inputs}
     sequential = model.keras_class == "Sequential" and len(specs) == 1
     layers = []
+    nested = {n for n, m in graph.layers() if isinstance(m, KerasModel)}
     for name, m in graph.layers():
         if m is None:
             if not sequential:
                 layers.append(_input_entry(specs[name], False))
             continue
-        layers.append(_entry(name, m, graph, sequential))
+        layers.append(_entry(name, m, graph, sequential, nested))
     if sequential:
         layers.insert(0, _input_entry(next(iter(specs.values())), True))
         return {"class_name": "Sequential", "config": {"name": model.name, "layers": layers}}
     return {"class_name": "Functional", "config": {
         "name": model.name, "trainable": True, "layers": layers,
-        "input_layers": _io(model.input_refs), "output_layers": _io(model.output_refs)}}
+        "input_layers": _io(model.input_refs, nested), "output_layers": _io(model.output_refs, nested)}}
 
 
 def save_attribute(group: h5py.Group, name: str, data: list[str]) -> None:

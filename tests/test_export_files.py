@@ -17,8 +17,7 @@ from keraslike_torch.porting.export import ExportError
 from keraslike_torch.tools.cli import main
 from keraslike_torch.tools.verify import keras_reference
 
-FILES = [  # (file, time steps for free time axes)
-    ("medaka_bigru/test_model_keras208.hdf5", 12),  # Keras 2.0.8: GRU reset_after=False, hard_sigmoid
+FILES = [  # (file, time steps for free time axes); the medaka files (1000 fixed steps) are too slow here
     ("lens_poem_simplernn/char_rnn.h5", None),
     ("shakespeare_char_gru/char_rnn.h5", 12),
 ]
@@ -43,6 +42,19 @@ def test_shared_model_files_round_trip(shared_models, keras3, tfk, tmp_path, pat
             continue
         for got, want in zip(_keras_outputs(loader(out), xs), original):
             np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_keras1_file_goes_to_tf_keras(shared_models, tfk, tmp_path):
+    """A Keras 1 LSTM (hard_sigmoid with slope 0.2): .keras is refused naming the layer, .h5
+    reproduces the predictions the original Keras 1 run published with the file."""
+    folder = shared_models / "dl4j_keras1_fixtures"
+    module = kt.load_model(folder / "simple_lstm_tf_keras_1_model.h5")
+    with pytest.raises(ExportError, match=r"LSTM layer .*hard_sigmoid.*\.h5"):
+        kt.save_keras(module, tmp_path / "m.keras")
+    kt.save_keras(module, tmp_path / "m.h5")
+    data = np.load(folder / "simple_lstm_tf_keras_1_inputs_and_predictions.npz")
+    got = _keras_outputs(tfk.models.load_model(tmp_path / "m.h5"), [data["inputs"].astype("float32")])[0]
+    np.testing.assert_allclose(got, data["predictions"], rtol=1e-5, atol=1e-6)
 
 
 def test_export_command_round_trip(shared_models, keras3, tfk, tmp_path, capsys):

@@ -45,7 +45,8 @@ def check_written(module: nn.Module, path: str, label: str) -> None:
 
     model = as_keras_model(module)
     loaded = load_model(path)
-    for batch, steps in ((3, 5), (2, 1)):
+    free_time = any(len(s.shape) > 1 and s.shape[1] is None for s in model.input_specs)
+    for batch, steps in ((3, 5), (2, 1)) if free_time else ((3, 5),):
         inputs = example_inputs(model, batch, steps, seed=batch)
         want, got = _outputs(model, inputs), _outputs(loaded, [x.clone() for x in inputs])
         if len(want) != len(got):

@@ -297,8 +297,9 @@ def _check_state_masks(model: KerasModel, masks: dict[Ref, Any], generation: int
 def _shapes(model: KerasModel) -> tuple[dict[Ref, tuple[tuple[int | None, ...], str]], dict[Ref, Any]]:
     """Every tensor's Keras shape (two runs: dimensions that differ between them are None), and
     the masks of the first run."""
+    free = any(d is None for spec in model.input_specs for d in spec.shape[1:])
     first, masks = _values(model, 2, 3, 0)
-    runs = [first, _values(model, 3, 4, 1)[0]]
+    runs = [first, _values(model, 3, 4, 1)[0] if free else first]  # only the batch axis is free
     out: dict[Ref, tuple[tuple[int | None, ...], str]] = {}
     for ref, a in runs[0].items():
         b = runs[1].get(ref)

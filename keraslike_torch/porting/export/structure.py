@@ -15,7 +15,7 @@ from typing import Any, cast
 import torch
 from torch import Tensor, nn
 
-from ...layers import Embedding, KerasOp, TimeDistributed
+from ...layers import Embedding, KerasOp, Masking, TimeDistributed
 from ...recurrent import RNN, Bidirectional
 from ..graph import GraphNode, KerasModel, Ref
 from .configs import ExportError, dtype_name, layer_label, snake_case
@@ -142,13 +142,14 @@ class ExportGraph:
     order: list[str]  # Keras model.layers order, InputLayers included
     nodes: dict[str, list[GraphNode]]  # each layer's calls, by node index
     shapes: dict[Ref, tuple[tuple[int | None, ...], str]] = field(default_factory=dict)
+    extra: dict[str, nn.Module] = field(default_factory=dict)  # mask ops written for Keras 3
 
     @property
     def inputs(self) -> list[Any]:
         return list(self.model.input_specs)
 
     def module(self, name: str) -> nn.Module:
-        return self.model.layer(name)
+        return self.extra[name] if name in self.extra else self.model.layer(name)
 
     def layers(self) -> list[tuple[str, nn.Module | None]]:
         """(name, module) in Keras order; None for an InputLayer."""
@@ -196,7 +197,8 @@ def _keras2_node(node: GraphNode, module: nn.Module, ops: set[str]) -> GraphNode
     return GraphNode(node.layer, node.index, refs, {}, False)
 
 
-def _map_graph_order(model: KerasModel, nodes: dict[str, list[GraphNode]], outputs: list[Ref]) -> list[str]:
+def _map_graph_order(model: KerasModel, nodes: dict[str, list[GraphNode]], outputs: list[Ref],
+                     extra: dict[str, nn.Module]) -> list[str]:
     """Keras's ``map_graph`` layer order (keras/src/ops/function.py, tf-keras functional.py):
     layers by decreasing depth from the outputs, ties by first visit of a depth-first search."""
     inputs = {r.layer for r in model.input_refs}
@@ -239,7 +241,7 @@ def _map_graph_order(model: KerasModel, nodes: dict[str, list[GraphNode]], outpu
     for r in model.input_refs:  # inputs that reach no output
         if r.layer not in layer_depth:
             layer_depth[r.layer], visit_index[r.layer] = 0, -1
-    missing = [n for n, _ in model.keras_layers() if n not in layer_depth and n in nodes]
+    missing = [n for n, _ in model.keras_layers() if n not in layer_depth and n in nodes and n not in extra]
     if missing:
         raise ExportError(f"model {model.name!r}: layers {missing} do not lead to any output; Keras would drop them")
     return sorted(layer_depth, key=lambda n: (-layer_depth[n], visit_index[n]))
@@ -248,13 +250,17 @@ def _map_graph_order(model: KerasModel, nodes: dict[str, list[GraphNode]], outpu
 def export_graph(module: nn.Module, generation: int) -> ExportGraph:
     """The module's layers, nodes (in the generation's form) and tensor shapes."""
     model = as_keras_model(module)
+    shapes, masks = _shapes(model)
     ops = {n for n, m in model.keras_layers() if isinstance(m, KerasOp)}
     nodes: dict[str, list[GraphNode]] = {}
+    extra: dict[str, nn.Module] = {}
     for node in model.nodes:
         mod = model.layer(node.layer)
         if generation < 3 and node.layer in ops:
             continue
         conv = _keras3_node(node, mod) if generation >= 3 else _keras2_node(node, mod, ops)
+        if generation >= 3 and not node.explicit and "initial_state" in conv.kwargs:
+            conv = _with_explicit_mask(conv, model, masks, shapes, nodes, extra)
         nodes.setdefault(node.layer, []).append(conv)
     for calls in nodes.values():
         calls.sort(key=lambda n: n.index)
@@ -262,14 +268,55 @@ def export_graph(module: nn.Module, generation: int) -> ExportGraph:
     for r in outputs:
         if r.layer in ops and generation < 3:
             raise ExportError(f"model output {r.layer!r} is a Keras 3 op; save to .keras")
-    order = _map_graph_order(model, nodes, outputs)
-    graph = ExportGraph(model, order, nodes)
-    graph.shapes, masks = _shapes(model)
-    _check_state_masks(model, masks, generation)
+    graph = ExportGraph(model, [], nodes, shapes, extra)
+    graph.order = _map_graph_order(model, nodes, outputs, extra)
+    _check_state_masks(model, masks, generation, nodes)
     return graph
 
 
-def _check_state_masks(model: KerasModel, masks: dict[Ref, Any], generation: int) -> None:
+def _with_explicit_mask(node: GraphNode, model: KerasModel, masks: dict[Ref, Any], shapes: dict[Ref, Any],
+                        nodes: dict[str, list[GraphNode]], extra: dict[str, nn.Module]) -> GraphNode:
+    """tf-keras runs ``RNN(x, initial_state=...)`` with x's mask; Keras 3 only with an explicit
+    ``mask=``. When the mask is the one an Embedding(mask_zero) or Masking layer made (passed on
+    unchanged), write the ops that compute it, as Keras 3 records masks: NotEqual (and Any)."""
+    from ..registry import convert_layer
+
+    x = node.args[0] if node.args else None
+    mask = masks.get(x) if isinstance(x, Ref) else None
+    if mask is None:
+        return node
+    origin = next((n for n in model.nodes for r in [Ref(n.layer, n.index, 0)]
+                   if masks.get(r) is mask and isinstance(model.layer(n.layer), (Embedding, Masking))), None)
+    if origin is None or len(_flatten(origin.args)) != 1 or not isinstance(_flatten(origin.args)[0], Ref):
+        return node  # another mask: _check_state_masks refuses the graph
+    source = _flatten(origin.args)[0]
+    layer = model.layer(origin.layer)
+    taken = {n for n, _ in model.keras_layers()} | set(extra) | {r.layer for r in model.input_refs}
+
+    def op(kind: str, args: list[Any], shape: tuple[Any, ...], **config: Any) -> Ref:
+        # not Keras's own automatic names (not_equal, not_equal_1, ...), which its rebuild takes
+        base = f"{origin.layer}_mask_{snake_case(kind)}"
+        name, k = base, 0
+        while name in taken:
+            k += 1
+            name = f"{base}_{k}"
+        taken.add(name)
+        extra[name] = convert_layer(f"ops.{kind}", {"name": name, **config})
+        nodes[name] = [GraphNode(name, 0, args, {}, True)]
+        shapes[Ref(name, 0, 0)] = (shape, "bool")
+        return Ref(name, 0, 0)
+
+    src_shape = shapes[source][0]
+    if isinstance(layer, Embedding):
+        ref = op("NotEqual", [source, 0], src_shape)
+    else:
+        ne = op("NotEqual", [source, float(getattr(layer, "mask_value", 0.0))], src_shape)
+        ref = op("Any", [ne], src_shape[:-1], axis=-1, keepdims=False)
+    return GraphNode(node.layer, node.index, node.args, {**node.kwargs, "mask": ref}, True)
+
+
+def _check_state_masks(model: KerasModel, masks: dict[Ref, Any], generation: int,
+                       written: dict[str, list[GraphNode]]) -> None:
     """SPEC 5a: a recurrent layer called with initial_state on a masked input runs masked in
     tf-keras and unmasked in Keras 3 (which fills ``mask`` only for one tensor argument)."""
     for node in model.nodes:
@@ -281,6 +328,8 @@ def _check_state_masks(model: KerasModel, masks: dict[Ref, Any], generation: int
         states = len(refs) > 1 if not node.explicit else bool(node.kwargs.get("initial_state"))
         if not states or not isinstance(x, Ref) or masks.get(x) is None or node.kwargs.get("mask") is not None:
             continue
+        if any(n.index == node.index and n.kwargs.get("mask") is not None for n in written.get(node.layer, [])):
+            continue  # the mask is written explicitly
         if generation >= 3 and not node.explicit:
             raise ExportError(
                 f"layer {node.layer!r} is called with initial_state on a masked input: tf-keras runs it "

@@ -26,3 +26,7 @@ __all__ = [
     "KerasFileError",
     "activations", "cells", "converters", "initializers", "testing",
 ]
+
+from .porting.export import save_keras, to_keras  # noqa: E402
+
+__all__ += ["save_keras", "to_keras"]

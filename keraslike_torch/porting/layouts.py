@@ -12,6 +12,10 @@ Files hold weights in the layout of the Keras version and layer class that wrote
 :func:`to_keras_layout` turns such arrays into what the target module's ``set_keras_weights``
 takes, recursing into Bidirectional, TimeDistributed and nested models. This is the only place
 that knows file layouts; the Keras -> torch conversion is the modules' own.
+
+Writing runs it backwards (:mod:`keraslike_torch.porting.export`): :func:`from_keras_layout`
+(``get_keras_weights()`` -> a file's arrays), :func:`keras3_var_groups` (where a Keras 3 weights
+file puts each array) and :func:`legacy_weight_names` (tf-keras ``weight_names``).
 """
 
 from __future__ import annotations
@@ -27,7 +31,8 @@ from ..recurrent import GRU, LSTM, RNN, Bidirectional
 __all__ = [
     "count_params",
     "to_keras_layout", "cudnn_to_keras", "keras1_rnn_to_keras2", "keras_weight_count",
-    "persistent_float_buffers", "WeightLayoutError",
+    "persistent_float_buffers", "WeightLayoutError", "from_keras_layout", "keras3_var_groups",
+    "legacy_weight_names",
 ]
 
 
@@ -183,3 +188,85 @@ def to_keras_layout(module: nn.Module, arrays: Sequence[np.ndarray], generation:
     if generation == 1 and getattr(module, "keras_class", "") == "Conv1D":
         return _conv1d_keras1(module, arrays)
     return arrays
+
+
+# ---- backwards: Keras get_weights() layout -> what a file of the generation holds -------------
+
+
+def from_keras_layout(module: nn.Module, arrays: Sequence[np.ndarray], generation: int = 2) -> list[np.ndarray]:
+    """Inverse of :func:`to_keras_layout` for the files this project writes (Keras 2 / 3
+    layouts): a layer's ``get_keras_weights()`` -> its arrays as a file group holds them. Only a
+    legacy group of a nested model differs: trainable weights of all sublayers first."""
+    arrays = [np.asarray(a) for a in arrays]
+    if generation >= 3 or not hasattr(module, "weighted_layers"):
+        return arrays
+    flags = _trainable_flags(module)
+    return [a for a, f in zip(arrays, flags) if f] + [a for a, f in zip(arrays, flags) if not f]
+
+
+def keras3_var_groups(module: nn.Module, arrays: Sequence[np.ndarray]) -> list[tuple[str, list[np.ndarray]]]:
+    """Where a Keras 3 weights file keeps a (non-model) layer's arrays, relative to the layer's
+    group: ``cell/vars`` for recurrent layers, ``forward_layer/...`` and ``backward_layer/...`` for
+    Bidirectional, ``layer/...`` for TimeDistributed, else ``vars``; every object also has a
+    ``vars`` group of its own (empty for wrappers). The inverse of the loader's group walk."""
+    arrays = list(arrays)
+    if isinstance(module, Bidirectional):
+        n = keras_weight_count(module.forward_layer)
+        return ([(f"forward_layer/{p}", a) for p, a in keras3_var_groups(module.forward_layer, arrays[:n])]
+                + [(f"backward_layer/{p}", a) for p, a in keras3_var_groups(module.backward_layer, arrays[n:])]
+                + [("vars", [])])
+    if isinstance(module, RNN):
+        return [("cell/vars", arrays), ("vars", [])]
+    inner = getattr(module, "layer", None)
+    if isinstance(inner, nn.Module) and type(module).__name__ == "TimeDistributed":
+        return [(f"layer/{p}", a) for p, a in keras3_var_groups(inner, arrays)] + [("vars", [])]
+    return [("vars", arrays)]
+
+
+_CELL_NAMES = {"LSTM": "lstm_cell", "GRU": "gru_cell", "SimpleRNN": "simple_rnn_cell"}
+
+
+def _variable_names(module: Any) -> list[str]:
+    """A leaf layer's variable names in ``get_weights()`` order."""
+    if isinstance(module, RNN):
+        return ["kernel", "recurrent_kernel", "bias"][: 3 if module.cell.use_bias else 2]
+    kind = getattr(module, "keras_class", "")
+    if kind == "Embedding":
+        return ["embeddings"]
+    if kind == "BatchNormalization":
+        affine = [n for n, on in (("gamma", module.scale), ("beta", module.center)) if on]
+        return affine + ["moving_mean", "moving_variance"]
+    if kind == "LayerNormalization":
+        return [n for n, on in (("gamma", module.scale), ("beta", module.center)) if on]
+    if kind in ("Dense", "Conv1D"):
+        return ["kernel", "bias"] if module.use_bias else ["kernel"]
+    return [f"weight_{i}" for i in range(keras_weight_count(module))]
+
+
+def legacy_weight_names(module: nn.Module, layer_name: str) -> list[str]:
+    """The ``weight_names`` tf-keras 2.x writes for a layer (``lstm/lstm_cell/kernel:0``,
+    ``bi/forward_lstm/lstm_cell/bias:0``, ``td/kernel:0``; a nested model's layers by their own
+    names, trainable weights first)."""
+    if isinstance(module, Bidirectional):
+        out: list[str] = []
+        for prefix, layer in (("forward", module.forward_layer), ("backward", module.backward_layer)):
+            base = str(getattr(layer, "name", None) or "layer")
+            for word in ("forward_", "backward_"):
+                base = base[len(word):] if base.startswith(word) else base
+            out += legacy_weight_names(layer, f"{layer_name}/{prefix}_{base}")
+        return out
+    if isinstance(module, RNN):
+        cell = _CELL_NAMES.get(module.cell.keras_class, "cell")
+        return [f"{layer_name}/{cell}/{n}:0" for n in _variable_names(module)]
+    inner = getattr(module, "layer", None)
+    if isinstance(inner, nn.Module) and type(module).__name__ == "TimeDistributed":
+        return [f"{layer_name}/{n}:0" for n in _variable_names(inner)]
+    if hasattr(module, "weighted_layers"):
+        names: list[str] = []
+        flags: list[bool] = []
+        for sub_name, sub in module.keras_layers():  # type: ignore[operator]
+            if sub in module.weighted_layers():  # type: ignore[operator]
+                names += legacy_weight_names(sub, sub_name)
+                flags += _trainable_flags(sub)
+        return [n for n, f in zip(names, flags) if f] + [n for n, f in zip(names, flags) if not f]
+    return [f"{layer_name}/{n}:0" for n in _variable_names(module)]

@@ -2,6 +2,7 @@
 
     keraslike-torch convert IN OUT_DIR [--architecture JSON] [--verify]
     keraslike-torch inspect IN [--architecture JSON]
+    keraslike-torch export DIR OUT.keras|OUT.h5 [--source KERAS_FILE]
 """
 
 from __future__ import annotations
@@ -120,6 +121,50 @@ def _inspect(path: str, architecture: str | None) -> int:
     return 0
 
 
+def _export(directory: str, output: str, source: str | None, architecture: str | None) -> int:
+    """The graph comes from the Keras file the directory was converted from, the weights from
+    the directory's model.safetensors (as trained in torch), under the names convert gave them."""
+    import re
+
+    from safetensors.torch import load_file
+
+    from ..porting.export import save_keras
+    from ..porting.formats import KerasFileError
+    from .codegen import converted_state_dict
+
+    folder = Path(directory)
+    code = folder / "model.py"
+    if not code.is_file() or not (folder / "model.safetensors").is_file():
+        raise FileNotFoundError(f"{directory} is not a directory written by convert (model.py + model.safetensors)")
+    if source is None:
+        found = re.search(r"^SOURCE = '([^'\\]*)'", code.read_text(encoding="ascii"), re.M)
+        name = found.group(1) if found else ""
+        candidates = [folder / name, folder.parent / name, Path(name)] if name else []
+        source = next((str(c) for c in candidates if c.is_file()), None)
+        if source is None:
+            raise FileNotFoundError(
+                f"cannot find the Keras file {name!r} that {code} was converted from; pass --source")
+    model = _load(source, architecture)
+    targets = converted_state_dict(model)
+    trained = load_file(str(folder / "model.safetensors"))
+    missing = sorted(set(targets) - set(trained))
+    extra = sorted(set(trained) - set(targets))
+    if missing or extra:
+        raise KerasFileError(f"{folder / 'model.safetensors'} does not fit {source}: missing {missing[:5]}, "
+                             f"unexpected {extra[:5]}")
+    import torch
+
+    with torch.no_grad():
+        for key, tensor in targets.items():
+            if trained[key].shape != tensor.shape:
+                raise KerasFileError(f"{key}: shape {tuple(trained[key].shape)} in the directory, "
+                                     f"{tuple(tensor.shape)} in {source}")
+            tensor.copy_(trained[key])
+    save_keras(model, output)
+    print(f"wrote {output} ({'Keras 3' if output.lower().endswith('.keras') else 'tf-keras 2.x'} file)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="keraslike-torch", description="Keras files -> PyTorch modules")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -132,10 +177,19 @@ def main(argv: list[str] | None = None) -> int:
     insp = sub.add_parser("inspect", help="print the Keras-style summary and what cannot be converted")
     insp.add_argument("input")
     insp.add_argument("--architecture", help="architecture JSON for weights-only files")
+    exp = sub.add_parser("export", help="write a directory written by convert (weights possibly trained in "
+                                        "torch) back to a Keras file: OUT.keras (Keras 3) or OUT.h5 (tf-keras)")
+    exp.add_argument("input", help="directory written by convert (model.py + model.safetensors)")
+    exp.add_argument("output", help="OUT.keras or OUT.h5")
+    exp.add_argument("--source", help="the Keras file it was converted from (default: the file model.py names, "
+                                      "looked up beside DIR and in the current directory)")
+    exp.add_argument("--architecture", help="architecture JSON, when the source file holds weights only")
     args = parser.parse_args(argv)
     try:
         if args.command == "inspect":
             return _inspect(args.input, args.architecture)
+        if args.command == "export":
+            return _export(args.input, args.output, args.source, args.architecture)
         model = _load(args.input, args.architecture)
         code, weights = save_converted(model, args.output, source=os.path.basename(os.path.normpath(args.input)))
         n = sum(p.numel() for p in model.parameters())
@@ -144,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.verify:
             return _verify(args.input, code, model, args.architecture)
         return 0
-    except (KerasFileError, UnsupportedLayerError, FileNotFoundError) as e:
+    except (KerasFileError, UnsupportedLayerError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 

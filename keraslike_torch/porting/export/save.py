@@ -9,6 +9,7 @@ import tempfile
 import torch
 from torch import nn
 
+from ..loading import load_model
 from .configs import ExportError
 from .keras3 import write_keras3
 from .legacy_h5 import write_legacy_h5
@@ -41,7 +42,6 @@ def _outputs(model: nn.Module, inputs: list[torch.Tensor]) -> list[torch.Tensor]
 def check_written(module: nn.Module, path: str, label: str) -> None:
     """Load the written file with kt.load_model (the loader reproduces the numbers of the Keras
     generation that the file names) and compare it with the module on padded example inputs."""
-    from ... import load_model  # the public loader; imported here to keep the import graph acyclic
 
     model = as_keras_model(module)
     loaded = load_model(path)

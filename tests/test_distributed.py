@@ -3,6 +3,7 @@ one process does on the whole batch."""
 
 from __future__ import annotations
 
+import datetime
 import os
 from pathlib import Path
 
@@ -39,7 +40,9 @@ def _train(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> None:
 
 
 def _worker(rank: int, world: int, init_file: str, mode: str, out_dir: str) -> None:
-    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    # a bounded rendezvous: a worker that cannot meet the other fails the test instead of hanging it
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world,
+                            timeout=datetime.timedelta(seconds=120))
     try:
         model = _model()
         x, y = _data()
@@ -64,7 +67,15 @@ def _worker(rank: int, world: int, init_file: str, mode: str, out_dir: str) -> N
 
 @pytest.mark.parametrize("mode", ["ddp", "fsdp2"])
 def test_two_processes_equal_one(mode: str, tmp_path: Path) -> None:
-    mp.spawn(_worker, args=(2, str(tmp_path / "init"), mode, str(tmp_path)), nprocs=2, join=True)
+    ctx = mp.start_processes(_worker, args=(2, str(tmp_path / "init"), mode, str(tmp_path)), nprocs=2,
+                             join=False, start_method="spawn")
+    deadline = datetime.datetime.now() + datetime.timedelta(seconds=240)
+    while not ctx.join(timeout=5):  # raises when a worker fails
+        if datetime.datetime.now() > deadline:
+            for p in ctx.processes:
+                p.kill()
+            pytest.fail(f"{mode}: the two workers did not finish in 240 s (exit codes "
+                        f"{[p.exitcode for p in ctx.processes]})")
     got = torch.load(tmp_path / "state.pt", weights_only=True)
     single = _model()
     _train(single, *_data())

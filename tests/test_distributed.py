@@ -61,6 +61,7 @@ def _worker(rank: int, world: int, init_file: str, mode: str, out_dir: str) -> N
             state = {k: v.full_tensor() if hasattr(v, "full_tensor") else v for k, v in model.state_dict().items()}
         if rank == 0:
             torch.save({k: v.detach().clone() for k, v in state.items()}, os.path.join(out_dir, "state.pt"))
+        dist.barrier()  # both reach the end before either tears down (seen: rank 0 stuck in destroy)
     finally:
         dist.destroy_process_group()
 

@@ -113,7 +113,19 @@ def test_conv1d_channels_first_and_extra_batch_dims(K, rng):
     )
     randomize(layer, rng, "float32")
     x = rng.standard_normal((2, 4, 9)).astype("float32")
-    kt.testing.assert_keras_parity(layer, kt.from_keras(layer), x)
+    ours = kt.from_keras(layer)
+    try:
+        kt.testing.assert_keras_parity(layer, ours, x)
+    except Exception as e:  # TF's CPU Conv2D has no NCHW kernel on some CPUs (seen: AVX2-only EPYC)
+        if "UnimplementedError" not in type(e).__name__:
+            raise
+        # Keras's definition of channels_first, run in Keras: the same weights in a channels_last
+        # Conv1D on the transposed input, the output transposed back
+        last = built(K.layers.Conv1D(6, 3, padding="same", strides=2), (None, 9, 4))
+        last.set_weights(layer.get_weights())
+        want = np.transpose(np.asarray(last(np.transpose(x, (0, 2, 1)))), (0, 2, 1))
+        got = ours(torch.from_numpy(x)).detach().numpy()
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
     # tf-keras accepts extra leading batch dimensions
     module = kt.from_keras(built(K.layers.Conv1D(5, 3), (None, 9, 4)))
     x4 = torch.randn(2, 3, 9, 4)

@@ -190,10 +190,12 @@ def options(
     known: set[str] | frozenset[str],
     renames: dict[str, str] | None = None,
     ignored: set[str] | frozenset[str] = frozenset(),
+    required: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """The config's options under current Keras names (``renames``: an older generation's name ->
     the current one; the current one wins when both are present); keys that are neither
-    ``known``, ``ignored`` nor :func:`is_ignored_key` raise :class:`UnsupportedLayerError`.
+    ``known``, ``ignored`` nor :func:`is_ignored_key`, and ``required`` keys that are missing,
+    raise :class:`UnsupportedLayerError`.
 
     >>> options("Dense", {"units": 2, "output_dim": 3, "name": "d"}, {"units"}, {"output_dim": "units"})
     {'units': 2}
@@ -208,6 +210,9 @@ def options(
     unknown = sorted(k for k in c if k not in known and k not in ignored and not is_ignored_key(k))
     if unknown:
         raise UnsupportedLayerError(f"{layer_label(kind, config)}: unsupported config option(s) {unknown}")
+    for key in required:
+        if key not in c:
+            raise UnsupportedLayerError(f"{layer_label(kind, config)} has no {key!r}")
     return {k: c[k] for k in known if k in c}
 
 

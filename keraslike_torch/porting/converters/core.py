@@ -48,9 +48,8 @@ def _dense(config: dict, ctx: ConvertContext) -> KerasLayer:
             "input_dim": "input_size",
         },
         _K3_EXTRAS,
+        required=("units",),
     )
-    if "units" not in o:
-        raise UnsupportedLayerError(f"{_layer_label(kind, config)} has no 'units'")
     units = o.pop("units")
     return _build(kind, config, Dense, units, **o, **_common(config, ctx))
 
@@ -90,8 +89,6 @@ def _masking(config: dict, ctx: ConvertContext) -> KerasLayer:
 
 @register("Activation")
 def _activation(config: dict, ctx: ConvertContext) -> KerasLayer:
-    o = _options("Activation", config, {"activation"})
-    if "activation" not in o:
-        raise UnsupportedLayerError(f"{_layer_label('Activation', config)} has no 'activation'")
+    o = _options("Activation", config, {"activation"}, required=("activation",))
     return _build("Activation", config, Activation, o["activation"], **_common(config, ctx))
 

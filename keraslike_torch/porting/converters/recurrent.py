@@ -36,10 +36,8 @@ def _rnn_kwargs(config: dict, ctx: ConvertContext, cls: type[RNN]) -> dict[str, 
     keys = set(inspect.signature(cls).parameters) - _NOT_CONFIG_KEYS
     other_kinds = {"unit_forget_bias", "reset_after", "recurrent_activation", "implementation"}
     rnn_only = {"input_dim", "consume_less", "use_cudnn", "forget_bias_init"}  # Keras 1 / backend choices
-    kw = options(kind, config, keys, renames, other_kinds | rnn_only)
+    kw = options(kind, config, keys, renames, other_kinds | rnn_only, required=("units",))
     forget_init = config.get("forget_bias_init")
-    if "units" not in kw:
-        raise UnsupportedLayerError(f"{kind} config {config.get('name', '?')!r} has no 'units'")
     if kind == "LSTM" and forget_init is not None and "unit_forget_bias" not in kw:
         kw["unit_forget_bias"] = forget_init in ("one", "ones", "Ones")
     if kind == "GRU" and "reset_after" not in kw:

@@ -11,18 +11,15 @@ One small function per Keras class, for every Keras generation's config, built o
 from __future__ import annotations
 
 from ...layers import Flatten, KerasLayer, Permute, RepeatVector, Reshape
-from ..registry import ConvertContext, UnsupportedLayerError, register
+from ..registry import ConvertContext, register
 from ..registry import build as _build
 from ..registry import common_kwargs as _common
-from ..registry import layer_label as _layer_label
 from ..registry import options as _options
 
 
 @register("RepeatVector")
 def _repeat_vector(config: dict, ctx: ConvertContext) -> KerasLayer:
-    o = _options("RepeatVector", config, {"n"})
-    if "n" not in o:
-        raise UnsupportedLayerError(f"{_layer_label('RepeatVector', config)} has no 'n'")
+    o = _options("RepeatVector", config, {"n"}, required=("n",))
     return _build("RepeatVector", config, RepeatVector, o["n"], **_common(config, ctx))
 
 
@@ -34,15 +31,11 @@ def _flatten(config: dict, ctx: ConvertContext) -> KerasLayer:
 
 @register("Reshape")
 def _reshape(config: dict, ctx: ConvertContext) -> KerasLayer:
-    o = _options("Reshape", config, {"target_shape"})
-    if "target_shape" not in o:
-        raise UnsupportedLayerError(f"{_layer_label('Reshape', config)} has no 'target_shape'")
+    o = _options("Reshape", config, {"target_shape"}, required=("target_shape",))
     return _build("Reshape", config, Reshape, o["target_shape"], **_common(config, ctx))
 
 
 @register("Permute")
 def _permute(config: dict, ctx: ConvertContext) -> KerasLayer:
-    o = _options("Permute", config, {"dims"})
-    if "dims" not in o:
-        raise UnsupportedLayerError(f"{_layer_label('Permute', config)} has no 'dims'")
+    o = _options("Permute", config, {"dims"}, required=("dims",))
     return _build("Permute", config, Permute, o["dims"], **_common(config, ctx))

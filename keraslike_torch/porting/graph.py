@@ -310,7 +310,7 @@ class KerasModel(nn.Module):
             values[ref], vmasks[ref] = x, m
         for node in self.nodes:
             try:
-                self._run_node(node, values, vmasks)
+                self.run_node(node, values, vmasks)
             except Exception as e:
                 guards.tag_part(e, f"layer {node.layer!r}")  # the innermost layer, for check_fits
                 raise
@@ -322,7 +322,9 @@ class KerasModel(nn.Module):
             outputs, out_masks = tuple(outputs.values()), tuple(out_masks.values())
         return outputs, out_masks
 
-    def _run_node(self, node: GraphNode, values: dict, vmasks: dict) -> None:
+    def run_node(self, node: GraphNode, values: dict, vmasks: dict) -> None:
+        """Call one node's layer on the tensors (and implicit masks) already in ``values``/``vmasks``
+        and record its outputs there: the one step of the graph loop (export reuses it)."""
         module = self.layer(node.layer)
         try:
             args, kwargs, in_mask = call_args(node, module, values.__getitem__, vmasks.get)

@@ -6,7 +6,7 @@ Keras layers, and ``forward`` takes the Keras inputs by name and runs the graph 
 Python, one line per layer call, with masks and recurrent states passed explicitly.
 
 The lines are written down while :class:`~keraslike_torch.model.KerasModel` semantics run once on
-example inputs (the same steps as ``KerasModel._run_node``): which layer gets which mask, which
+example inputs (the same steps as ``KerasModel.run_node``): which layer gets which mask, which
 inputs are states, what each ``compute_mask`` call propagates. A mask that is ``None`` there is
 ``None`` for every input of those shapes (masks depend on the graph, not on the values), so the
 generated code calls ``compute_mask`` only where a mask exists. A nested model called without

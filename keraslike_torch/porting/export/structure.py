@@ -383,7 +383,7 @@ def _values(model: KerasModel, batch: int, steps: int, seed: int) -> tuple[dict[
                 if spec.vocabulary is None and spec.dtype.startswith("int"):
                     values[ref] = x.to(torch.int32)
             for node in model.nodes:
-                model._run_node(node, values, masks)
+                model.run_node(node, values, masks)
     finally:
         model.train(was)
     return values, masks

@@ -9,8 +9,10 @@ torch.Size([1, 3])
 """
 
 from .base import KerasLayer
-from .convolutional import Conv1D
+from .conv_transpose import Conv1DTranspose, Conv2DTranspose, Conv3DTranspose
+from .convolutional import Conv1D, Conv2D, Conv3D
 from .core import Activation, Dense, Embedding, Masking
+from .depthwise_separable import DepthwiseConv1D, DepthwiseConv2D, SeparableConv1D, SeparableConv2D
 from .layer_normalization import LayerNormalization
 from .merging import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
 from .normalization import BatchNormalization
@@ -31,7 +33,9 @@ __all__ = [
     # reshaping
     "RepeatVector", "Flatten", "Reshape", "Permute",
     # convolutional
-    "Conv1D",
+    "Conv1D", "Conv2D", "Conv3D",
+    "DepthwiseConv1D", "DepthwiseConv2D", "SeparableConv1D", "SeparableConv2D",
+    "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose",
     # pooling
     "MaxPooling1D", "AveragePooling1D", "GlobalMaxPooling1D", "GlobalAveragePooling1D",
     # normalization

@@ -344,7 +344,7 @@ class ConvBase(LazyBuild, KerasLayer):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 
-_CONV_OPS = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
+CONV_OPS = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 
 
 class _Conv(ConvBase):
@@ -406,7 +406,7 @@ class _Conv(ConvBase):
 
     def _convolve(self, x: Tensor) -> Tensor:
         x, pad = self._window(x)
-        return _CONV_OPS[self.rank](x, self.weight, self.bias, as_tuple(self.strides), pad,
+        return CONV_OPS[self.rank](x, self.weight, self.bias, as_tuple(self.strides), pad,
                                     as_tuple(self.dilation_rate), self.groups)
 
 

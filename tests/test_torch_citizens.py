@@ -88,6 +88,7 @@ RNNS: dict[str, Callable[[], nn.Module]] = {
 def keras_layer_cases() -> dict[str, tuple[Callable[[], nn.Module], Callable[[], Any]]]:
     """Every keras_layers module with an input it accepts."""
     x = lambda: x3(2, 6, 4)  # noqa: E731
+    x4 = lambda: x3(2, 12, 4).reshape(2, 3, 4, 4)  # noqa: E731
     ids = lambda: torch.tensor([[1, 2, 0, 3, 4, 0], [5, 1, 1, 0, 0, 0]])  # noqa: E731
     pair = lambda: [x3(2, 6, 4, seed=2), x3(2, 6, 4, seed=3)]  # noqa: E731
     cases: dict[str, tuple[Callable[[], nn.Module], Callable[[], Any]]] = {
@@ -104,6 +105,15 @@ def keras_layer_cases() -> dict[str, tuple[Callable[[], nn.Module], Callable[[],
         "Reshape": (lambda: core.Reshape((3, 8)), x),
         "Permute": (lambda: core.Permute((2, 1)), x),
         "Conv1D": (lambda: conv.Conv1D(3, 2, padding="causal", activation="relu"), x),
+        "Conv2D": (lambda: conv.Conv2D(3, 2, padding="same", activation="relu"), x4),
+        "Conv3D": (lambda: conv.Conv3D(2, 2, groups=2), lambda: x3(2, 24, 4).reshape(2, 2, 3, 4, 4)),
+        "DepthwiseConv1D": (lambda: conv.DepthwiseConv1D(3, depth_multiplier=2, padding="same"), x),
+        "DepthwiseConv2D": (lambda: conv.DepthwiseConv2D(2, strides=2), x4),
+        "SeparableConv1D": (lambda: conv.SeparableConv1D(3, 2, padding="causal"), x),
+        "SeparableConv2D": (lambda: conv.SeparableConv2D(3, 2, depth_multiplier=2), x4),
+        "Conv1DTranspose": (lambda: conv.Conv1DTranspose(3, 3, strides=2, padding="same"), x),
+        "Conv2DTranspose": (lambda: conv.Conv2DTranspose(3, 2, strides=2, output_padding=1), x4),
+        "Conv3DTranspose": (lambda: conv.Conv3DTranspose(2, 2), lambda: x3(2, 24, 4).reshape(2, 2, 3, 4, 4)),
         "MaxPooling1D": (lambda: conv.MaxPooling1D(2), x),
         "AveragePooling1D": (lambda: conv.AveragePooling1D(2, padding="same"), x),
         "GlobalMaxPooling1D": (lambda: conv.GlobalMaxPooling1D(), x),

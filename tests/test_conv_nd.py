@@ -245,8 +245,11 @@ def test_save_keras_refuses_what_a_generation_cannot_run(keras3, tfk, tmp_path):
     causal = tfk.Sequential([tfk.Input((6, 3)), tfk.layers.SeparableConv1D(2, 3, padding="causal", name="sep")])
     strided = keras3.Sequential([keras3.Input((9, 9, 3)),
                                  keras3.layers.DepthwiseConv2D(3, strides=2, dilation_rate=2, name="dw")])
+    dilated = keras3.Sequential([keras3.Input((3, 3, 3, 2)),
+                                 keras3.layers.Conv3DTranspose(2, 2, dilation_rate=2, name="up")])
     for model, file, message in [
         (causal, "x.keras", "SeparableConv1D layer 'sep': padding='causal' is tf-keras only"),
+        (dilated, "x.h5", "Conv3DTranspose layer 'up': tf-keras's Conv3DTranspose has no dilation_rate"),
         (strided, "x.h5", "DepthwiseConv2D layer 'dw': strides > 1 with dilation_rate > 1 does not run in tf-keras"),
     ]:
         with pytest.raises(ExportError, match=message):

@@ -139,13 +139,25 @@ def test_conv2d_gradients(K, rng):
     kt.testing.assert_keras_gradient_parity(layer, kt.from_keras(layer), rng.standard_normal((2, 7, 6, 3)))
 
 
-def test_separable_and_transpose_gradients(keras3, rng):
+def test_separable_transpose_depthwise_gradients(keras3, rng):
     for cls, kw, shape in [
         ("SeparableConv2D", dict(filters=3, kernel_size=3, depth_multiplier=2, padding="same"), (2, 5, 6, 2)),
         ("Conv2DTranspose", dict(filters=3, kernel_size=4, strides=2, padding="same"), (2, 3, 4, 2)),
+        ("DepthwiseConv1D", dict(kernel_size=3, depth_multiplier=2, strides=2, padding="same"), (2, 7, 3)),
     ]:
         layer = keras_layer(keras3, cls, kw, shape, "float64", rng)
         kt.testing.assert_keras_gradient_parity(layer, kt.from_keras(layer), rng.standard_normal(shape))
+
+
+def test_time_distributed_each_class(K, rng):
+    for cls, kw, shape in [c for c in CASES if not c[0].startswith("Conv3D")][::2]:
+        layer = K.layers.TimeDistributed(getattr(K.layers, cls)(**kw))
+        layer.build((None, 3, *shape[1:]))
+        randomize(layer, rng, "float32")
+        module = kt.from_keras(layer)
+        assert isinstance(module.layer, getattr(C, cls))
+        x = rng.standard_normal((2, 3, *shape[1:])).astype("float32")
+        kt.testing.assert_keras_parity(layer, module, x)
 
 
 # ---- TimeDistributed(Conv2D) -> TimeDistributed(Flatten) -> LSTM, live and in files ---------------

@@ -28,13 +28,13 @@ from ...layers import (
     ZeroPadding2D,
 )
 from ..registry import ConvertContext, register
+from ..registry import build as _build
+from ..registry import common_kwargs as _common
+from ..registry import options as _options
 from ..registry import unsupported as _unsupported
 from .convolutional import data_format as _data_format
 from .pooling import image_data_format as _image_data_format
 from .pooling import ints as _ints
-from ..registry import build as _build
-from ..registry import common_kwargs as _common
-from ..registry import options as _options
 
 
 @register("RepeatVector")

@@ -533,3 +533,11 @@ def test_convert_writes_code_that_runs(models, tmp_path):
         with torch.no_grad():
             torch.testing.assert_close(written.load()(*xs), module(*xs), rtol=0, atol=0)
         assert "UpSampling2D(" in code.read_text()
+
+
+def test_cnn_lstm_gradients(models):
+    """d loss / d inputs and d loss / d LSTM weights through the TimeDistributed spatial layers
+    (max pooling's argmax routing, bilinear's weights, 'same' averages) equal TensorFlow's."""
+    K, built = models
+    model, inputs = built[1]
+    kt.testing.assert_keras_gradient_parity(model, kt.from_keras(model), inputs)

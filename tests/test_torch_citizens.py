@@ -122,6 +122,24 @@ def keras_layer_cases() -> dict[str, tuple[Callable[[], nn.Module], Callable[[],
         "LayerNormalization": (lambda: conv.LayerNormalization(), x),
         "TimeDistributed": (lambda: conv.TimeDistributed(core.Dense(2)), x),
     }
+    img = lambda: x3(2, 30, 4).reshape(2, 6, 5, 4)  # noqa: E731
+    vol = lambda: x3(2, 60, 2).reshape(2, 3, 4, 5, 2)  # noqa: E731
+    cases.update({  # the spatial layers (tests/test_spatial_layers.py)
+        "MaxPooling2D": (lambda: conv.MaxPooling2D((2, 3), padding="same"), img),
+        "AveragePooling2D": (lambda: conv.AveragePooling2D(3, 2, "same"), img),
+        "MaxPooling3D": (lambda: conv.MaxPooling3D(2, padding="same"), vol),
+        "AveragePooling3D": (lambda: conv.AveragePooling3D((1, 2, 2)), vol),
+        "GlobalMaxPooling2D": (lambda: conv.GlobalMaxPooling2D(), img),
+        "GlobalAveragePooling2D": (lambda: conv.GlobalAveragePooling2D(keepdims=True), img),
+        "GlobalMaxPooling3D": (lambda: conv.GlobalMaxPooling3D(), vol),
+        "GlobalAveragePooling3D": (lambda: conv.GlobalAveragePooling3D(), vol),
+        "UpSampling1D": (lambda: core.UpSampling1D(2), x),
+        "UpSampling2D": (lambda: core.UpSampling2D(2, interpolation="bilinear"), img),
+        "ZeroPadding1D": (lambda: core.ZeroPadding1D((1, 2)), x),
+        "ZeroPadding2D": (lambda: core.ZeroPadding2D(((1, 0), (0, 2))), img),
+        "Cropping1D": (lambda: core.Cropping1D((1, 2)), x),
+        "Cropping2D": (lambda: core.Cropping2D(1), img),
+    })
     for name in ("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate"):
         cases[name] = (lambda name=name: getattr(core, name)(), pair)
     return cases

@@ -17,9 +17,30 @@ from .layer_normalization import LayerNormalization
 from .merging import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
 from .normalization import BatchNormalization
 from .ops import KerasOp
-from .pooling import AveragePooling1D, GlobalAveragePooling1D, GlobalMaxPooling1D, MaxPooling1D
+from .pooling import (
+    AveragePooling1D,
+    AveragePooling2D,
+    AveragePooling3D,
+    GlobalAveragePooling1D,
+    GlobalAveragePooling2D,
+    GlobalAveragePooling3D,
+    GlobalMaxPooling1D,
+    GlobalMaxPooling2D,
+    GlobalMaxPooling3D,
+    MaxPooling1D,
+    MaxPooling2D,
+    MaxPooling3D,
+)
 from .regularization import Dropout, GaussianDropout, GaussianNoise, SpatialDropout1D
 from .reshaping import Flatten, Permute, RepeatVector, Reshape
+from .spatial_reshaping import (
+    Cropping1D,
+    Cropping2D,
+    UpSampling1D,
+    UpSampling2D,
+    ZeroPadding1D,
+    ZeroPadding2D,
+)
 from .wrappers import TimeDistributed
 
 __all__ = [
@@ -32,12 +53,15 @@ __all__ = [
     "Add", "Subtract", "Average", "Multiply", "Maximum", "Minimum", "Concatenate",
     # reshaping
     "RepeatVector", "Flatten", "Reshape", "Permute",
+    "UpSampling1D", "UpSampling2D", "ZeroPadding1D", "ZeroPadding2D", "Cropping1D", "Cropping2D",
     # convolutional
     "Conv1D", "Conv2D", "Conv3D",
     "DepthwiseConv1D", "DepthwiseConv2D", "SeparableConv1D", "SeparableConv2D",
     "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose",
     # pooling
     "MaxPooling1D", "AveragePooling1D", "GlobalMaxPooling1D", "GlobalAveragePooling1D",
+    "MaxPooling2D", "AveragePooling2D", "GlobalMaxPooling2D", "GlobalAveragePooling2D",
+    "MaxPooling3D", "AveragePooling3D", "GlobalMaxPooling3D", "GlobalAveragePooling3D",
     # normalization
     "BatchNormalization", "LayerNormalization",
     # wrappers

@@ -11,7 +11,7 @@ from torch import Tensor, nn
 from .base import KerasLayer
 
 __all__ = [
-    "positive_int", "rate", "check_data_format", "as_tensor", "check_tensor", "cast_like",
+    "positive_int", "int_tuple", "rate", "check_data_format", "as_tensor", "check_tensor", "cast_like",
     "dtype_buffer", "weight_shape", "numpy", "ParameterFree", "LayerOptions",
 ]
 
@@ -42,6 +42,21 @@ def positive_int(what: str, value: Any, allow_zero: bool = False, single: bool =
         kind = "non-negative" if allow_zero else "positive"
         raise ValueError(f"{what} must be a {kind} integer, got {value!r}")
     return int(value)
+
+
+def int_tuple(what: str, value: Any, rank: int, allow_zero: bool = False) -> tuple[int, ...]:
+    """``value`` as ``rank`` integers >= 1 (>= 0 with ``allow_zero``): one integer is repeated, a
+    list or tuple must have ``rank`` entries (Keras's ``standardize_tuple``). ``what`` names the
+    argument in the error (``"MaxPooling2D: pool_size"``).
+
+    >>> int_tuple("MaxPooling2D: pool_size", 2, 2), int_tuple("Cropping2D: cropping", [0, 3], 2, True)
+    ((2, 2), (0, 3))
+    """
+    if isinstance(value, (list, tuple)):
+        if len(value) != rank:
+            raise ValueError(f"{what} must be one integer or {rank} integers, got {value!r}")
+        return tuple(positive_int(what, v, allow_zero) for v in value)
+    return (positive_int(what, value, allow_zero),) * rank
 
 
 def rate(what: str, value: Any) -> float:

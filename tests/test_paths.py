@@ -89,7 +89,10 @@ def test_dispatch_choices():
             (kt.SimpleRNN(4, activation="relu"), None, "fused"),
             (kt.SimpleRNN(4, activation="elu"), None, "runner"),
             (kt.LSTM(4), torch.tensor([[0, 1, 1, 1, 1], [0, 0, 1, 1, 0]]), "fused"),
-            (kt.LSTM(4), torch.tensor([[1, 0, 1, 1, 1], [1, 1, 1, 1, 1]]), "runner"),
+            (kt.LSTM(4), torch.tensor([[1, 0, 1, 1, 1], [1, 1, 1, 1, 1]]), "fused"),  # holes
+            (kt.GRU(4), torch.tensor([[1, 0, 1, 0, 1], [0, 0, 0, 0, 0]]), "fused"),
+            (kt.LSTM(4, recurrent_activation="hard_sigmoid"), torch.tensor([[1, 0, 1, 1, 1], [1, 1, 1, 1, 1]]),
+             "runner"),
             (kt.LSTM(4, use_fused=False), None, "runner"),
         ]
         for layer, mask, path in cases:

@@ -1,9 +1,10 @@
 """Calls into torch's fused RNN kernels (oneDNN/native on CPU, cuDNN on CUDA).
 
-Masks whose valid steps form one contiguous block per row (right-padded, left-padded, or both)
-also run here (:func:`fused_call_masked`): each row is shifted so its block starts at step 0, the
-dense kernel runs, and the results are moved back into Keras's semantics (carried states,
-repeated or zeroed outputs, fully masked rows returning their initial state).
+Masked sequences also run here (:func:`fused_call_masked`), whatever the pattern (pre- or
+post-padding, holes, fully masked rows): each row's valid steps are gathered, in order, to the
+front (a masked step changes nothing in Keras, so the row's states are those of its valid steps
+alone), the dense kernel runs, and the results are moved back into Keras's semantics (carried
+states, repeated or zeroed outputs, fully masked rows returning their initial state).
 """
 
 from __future__ import annotations
@@ -23,39 +24,35 @@ _KERNELS: dict[str, Any] = {"LSTM": _VF.lstm, "GRU": _VF.gru, "RNN_TANH": _VF.rn
 
 @dataclass
 class MaskSpans:
-    """Where each row's single block of valid steps lies (in processing order)."""
+    """Where each row's valid steps lie (in processing order) and how to gather them to the front."""
 
-    start: Tensor  # (B,) first valid step
+    mask: Tensor  # (B, T) bool
+    count: Tensor  # (B, T) valid steps up to and including each step
     length: Tensor  # (B,) number of valid steps (0 = fully masked)
-    left_aligned: bool  # every block starts at step 0 (right padding only)
+    index: Tensor | None  # (B, T) step gathered to each position (None: already left-aligned)
     any_empty: bool
 
     @property
-    def end(self) -> Tensor:
-        return self.start + self.length
+    def left_aligned(self) -> bool:
+        return self.index is None
 
 
-def mask_spans(mask: Tensor) -> MaskSpans | None:
-    """The contiguous valid block of each row of a (B, T) bool mask, or None if some row has holes.
+def mask_spans(mask: Tensor) -> MaskSpans:
+    """The valid steps of each row of a (B, T) bool mask, to be gathered to the front in order.
 
-    >>> m = torch.tensor([[0, 1, 1, 0], [1, 1, 1, 1], [0, 0, 0, 0]], dtype=torch.bool)
-    >>> s = mask_spans(m); s.start.tolist(), s.length.tolist()
-    ([1, 0, 0], [2, 4, 0])
-    >>> mask_spans(torch.tensor([[1, 0, 1]], dtype=torch.bool)) is None
+    >>> m = torch.tensor([[0, 1, 1, 0], [1, 0, 1, 1], [0, 0, 0, 0]], dtype=torch.bool)
+    >>> s = mask_spans(m); s.length.tolist(), s.index[:, :3].tolist()
+    ([2, 3, 0], [[1, 2, 0], [0, 2, 3], [0, 1, 2]])
+    >>> mask_spans(torch.tensor([[1, 1, 0]], dtype=torch.bool)).left_aligned
     True
     """
-    mi = mask.to(torch.int8)
-    starts = (mi[:, 1:] > mi[:, :-1]).sum(1) + mi[:, 0]
-    if bool((starts > 1).any()):
-        return None
-    length = mi.sum(1, dtype=torch.long)
-    start = torch.where(length > 0, mi.argmax(1), torch.zeros_like(length))
-    return MaskSpans(start, length, bool((start == 0).all()), bool((length == 0).any()))
-
-
-def _shift_index(spans: MaskSpans, steps: int) -> Tensor:
-    t = torch.arange(steps, device=spans.start.device)
-    return (t.unsqueeze(0) + spans.start.unsqueeze(1)).clamp_(max=steps - 1)
+    count = mask.cumsum(1)
+    length = count[:, -1]
+    front = torch.arange(mask.shape[1], device=mask.device) < length.unsqueeze(1)
+    index = None
+    if not bool((mask == front).all()):
+        index = torch.sort((~mask).to(torch.uint8), dim=1, stable=True).indices
+    return MaskSpans(mask, count, length, index, bool((length == 0).any()))
 
 
 def fused_call(
@@ -105,20 +102,20 @@ def fused_call_masked(
     spans: MaskSpans,
     need_states: bool = True,
 ) -> tuple[Tensor, tuple[Tensor | None, ...]]:
-    """A mask with one valid block per row, on the dense fused kernel (no packing, which would
-    leave oneDNN for a slower native loop): each row is shifted so that its block starts at step
-    0, the kernel runs over all steps, and the results of each row's last valid step are
-    gathered. The final hidden state is the output at that step; an LSTM's final cell state comes
-    from one extra input feature marking the padding, whose weights saturate the input gate to 0
-    and the forget gate to 1 there (exactly), so the cell state is carried unchanged.
+    """A masked sequence on the dense fused kernel (no packing, which would leave oneDNN for a
+    slower native loop): each row's valid steps are gathered, in order, to the front, the kernel
+    runs over all steps, and the results of each row's last valid step are gathered.
+    The final hidden state is the output at that step; an LSTM's final cell state comes from one
+    extra input feature marking the padding, whose weights saturate the input gate to 0 and the
+    forget gate to 1 there (exactly), so the cell state is carried unchanged.
 
     ``hx``: initial states, each (1, B, u). Returns the left-aligned output (row b's valid outputs
     at [0, length[b]), see :func:`place_outputs`) and the final states (each (B, u); the LSTM
     cell state is None unless ``need_states``). Fully masked rows return their initial states.
     """
     steps = x.shape[1]
-    if not spans.left_aligned:
-        x = torch.gather(x, 1, _shift_index(spans, steps).unsqueeze(-1).expand_as(x))
+    if spans.index is not None:
+        x = torch.gather(x, 1, spans.index.unsqueeze(-1).expand_as(x))
     if mode == "LSTM" and need_states:
         pad = torch.arange(steps, device=x.device).unsqueeze(0) >= spans.length.unsqueeze(1)
         x = torch.cat([x, pad.unsqueeze(-1).to(x.dtype)], -1)
@@ -136,16 +133,12 @@ def fused_call_masked(
 
 
 def place_outputs(out: Tensor, spans: MaskSpans, repeat_last: bool) -> Tensor:
-    """Move left-aligned outputs back to each row's block; masked steps after the block repeat the
-    last valid output (``repeat_last``) or are zero, steps before it are zero (Keras semantics)."""
-    steps = out.shape[1]
-    t = torch.arange(steps, device=out.device).unsqueeze(0)
-    start, end = spans.start.unsqueeze(1), spans.end.unsqueeze(1)
+    """Move the front-gathered outputs back to their steps; a masked step repeats the last valid
+    output before it (``repeat_last``) or is zero, and steps before the first valid one are zero
+    (Keras semantics)."""
     if spans.left_aligned and not repeat_last:
-        return torch.where((t < end).unsqueeze(-1), out, 0.0)
-    idx = (t - start).clamp(min=0)
-    idx = torch.minimum(idx, (spans.length.unsqueeze(1) - 1).clamp(min=0))
-    placed = torch.gather(out, 1, idx.unsqueeze(-1).expand_as(out))
-    keep = t >= start if repeat_last else (t >= start) & (t < end)
-    keep = keep & (spans.length.unsqueeze(1) > 0)
+        return torch.where(spans.mask.unsqueeze(-1), out, 0.0)
+    src = (spans.count - 1).clamp_(min=0)
+    placed = torch.gather(out, 1, src.unsqueeze(-1).expand_as(out))
+    keep = spans.count > 0 if repeat_last else spans.mask
     return torch.where(keep.unsqueeze(-1), placed, 0.0)

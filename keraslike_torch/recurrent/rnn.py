@@ -314,7 +314,7 @@ class RNN(DropoutMasks, RecordsConfig, nn.Module):
     def _use_fused(self, dmask: Tensor | None, rmask: Tensor | None, spans: MaskSpans | None,
                    has_mask: bool) -> bool:
         """Torch's kernels apply: a tanh/sigmoid-type cell, no per-gate dropout masks, and a mask
-        (if any) that is one contiguous block per row."""
+        (if any) not being traced (any pattern: :func:`~.fused.mask_spans`)."""
         if self.use_fused is False or self.cell.fused_mode() is None or rmask is not None:
             return False
         if dmask is not None and dmask.dim() != 2:
@@ -415,9 +415,7 @@ class RNN(DropoutMasks, RecordsConfig, nn.Module):
                 mode, x, hx, weights, self.cell.use_bias, training, spans, need
             )
             seq = place_outputs(out, spans, repeat_last=not zero_out) if self.return_sequences else None
-            last_valid = spans.length > 0
-            if zero_out:
-                last_valid = last_valid & (spans.end == x.shape[1])
+            last_valid = spans.mask[:, -1] if zero_out else spans.length > 0
             last = torch.where(last_valid.unsqueeze(1), final[0], 0.0)
             return seq, last, final
         xp = self.cell.input_projection(x, dmask)

@@ -1,7 +1,7 @@
 """The sequence runner: drives any :class:`~keraslike_torch.cells.RecurrentCell` over time.
 
 It computes what torch's fused kernels cannot: other activations (hard_sigmoid, relu, ...), GRU
-with ``reset_after=False``, per-gate recurrent dropout, and masks with holes. Masks, go_backwards
+with ``reset_after=False``, per-gate recurrent dropout, and any mask while tracing. Masks, go_backwards
 (done by the caller flipping the input) and state carrying are handled here once for every cell,
 with Keras's semantics: at a masked step the states are carried and the output repeats the
 previous output (zeros before the first valid step) or is zero with ``zero_output_for_mask``.

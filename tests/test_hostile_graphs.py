@@ -147,3 +147,30 @@ def test_model_from_config_bounds_nesting_of_a_dict() -> None:
     assert time.perf_counter() - t0 < 1
     with pytest.raises(TypeError, match="takes a config dict"):
         kt.model_from_config("[]")  # type: ignore[arg-type]
+
+
+def _sequential(layers: list, shape: list) -> str:
+    first = {"class_name": "InputLayer", "config": {"batch_input_shape": [None, *shape], "name": "in"}}
+    return json.dumps({"class_name": "Sequential", "config": {"name": "s", "layers": [first, *layers]}})
+
+
+@pytest.mark.parametrize("layers, shape, where", [
+    ([{"class_name": "Dense", "config": {"units": 2, "name": "d"}}], [100000, 100000], "aten.randn"),
+    ([{"class_name": "UpSampling2D", "config": {"size": [100000, 100000], "name": "up"}}], [4, 4, 1], "layer 'up'"),
+    ([{"class_name": "ZeroPadding2D", "config": {"padding": [[10**5, 10**5], [10**5, 10**5]], "name": "pad"}}],
+     [4, 4, 1], "layer 'pad'"),
+    ([{"class_name": "Flatten", "config": {"name": "f"}}, {"class_name": "RepeatVector", "config": {"n": 2 * 10**9,
+                                                                                                  "name": "rep"}}],
+     [4, 4], "layer 'rep'"),
+])
+def test_config_sizes_that_would_allocate_gigabytes_are_refused(layers, shape, where) -> None:
+    """A config alone (no weights) decides activation sizes: the load's dry run checks each op's
+    output size on the meta device before it runs and refuses more than 2**28 elements."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(kt.KerasFileError, match="sizes are too large") as err:
+        kt.model_from_json(_sequential(layers, shape))
+    assert where in str(err.value)
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert grown_mb < 300, f"peak memory grew by {grown_mb:.0f} MB"

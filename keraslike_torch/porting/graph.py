@@ -27,6 +27,7 @@ from ..common.signature import ForwardWithInputNames, bind_inputs, input_arg_nam
 from ..layers import KerasOp
 from ..recurrent import RNN, Bidirectional
 from . import guards
+from .allocation import bounded_allocations
 from .formats import KerasFileError
 from .layouts import _trainable_flags, keras_weight_count, persistent_float_buffers
 from .layouts import count_params as param_counts
@@ -214,6 +215,8 @@ class KerasModel(nn.Module):
         except Exception as e:
             part = guards.part_of(e)
             where = f"{part}: " if part else ""
+            if isinstance(e, MemoryError):
+                raise KerasFileError(f"model {self.name!r}: {where}the config's sizes are too large: {e}") from e
             raise KerasFileError(f"model {self.name!r}: {where}the weights do not fit the graph ({e})") from e
 
     def keras_gradients(self) -> list[Tensor | None]:
@@ -258,6 +261,9 @@ class KerasModel(nn.Module):
         self._dry_run()
         return self
 
+    def _recurrent_modules(self) -> list[nn.Module]:
+        return [m for m in self.modules() if isinstance(m, (RNN, Bidirectional))]
+
     def _dry_run(self) -> None:
         """One call on :meth:`example_inputs` (batch 1, 2 free steps) in eval mode without
         gradients, leaving the training flag and stateful layers' stored states as they were."""
@@ -265,7 +271,7 @@ class KerasModel(nn.Module):
         self.eval()
         saved = [(m, m._states) for m in self.modules() if getattr(m, "stateful", False)]
         try:
-            with torch.no_grad():
+            with torch.no_grad(), bounded_allocations(exempt=self._recurrent_modules()):
                 self(*self.example_inputs(batch_size=1, time_steps=2))
         finally:
             self.train(was)

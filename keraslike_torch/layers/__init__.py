@@ -8,11 +8,15 @@ nothing of Keras files: their converters are in :mod:`keraslike_torch.converters
 torch.Size([1, 3])
 """
 
+from .activation import ELU, PReLU, LeakyReLU, ReLU, Softmax
+from .attention import AdditiveAttention, Attention
 from .base import KerasLayer
 from .convolutional import Conv1D
 from .core import Activation, Dense, Embedding, Masking
 from .layer_normalization import LayerNormalization
+from .dot import Dot
 from .merging import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
+from .multi_head_attention import MultiHeadAttention
 from .normalization import BatchNormalization
 from .ops import KerasOp
 from .pooling import AveragePooling1D, GlobalAveragePooling1D, GlobalMaxPooling1D, MaxPooling1D
@@ -27,7 +31,11 @@ __all__ = [
     # regularization
     "Dropout", "SpatialDropout1D", "GaussianNoise", "GaussianDropout",
     # merging
-    "Add", "Subtract", "Average", "Multiply", "Maximum", "Minimum", "Concatenate",
+    "Add", "Subtract", "Average", "Multiply", "Maximum", "Minimum", "Concatenate", "Dot",
+    # activation
+    "Softmax", "ReLU", "LeakyReLU", "PReLU", "ELU",
+    # attention
+    "Attention", "AdditiveAttention", "MultiHeadAttention",
     # reshaping
     "RepeatVector", "Flatten", "Reshape", "Permute",
     # convolutional

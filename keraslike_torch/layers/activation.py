@@ -39,6 +39,8 @@ __all__ = ["Softmax", "ReLU", "LeakyReLU", "PReLU", "ELU", "large_negative", "ma
 def _number(what: str, value: Any, allow_none: bool = False, minimum: float | None = 0.0) -> float | None:
     if value is None and allow_none:
         return None
+    if isinstance(value, np.ndarray) and value.ndim == 0:  # tf-keras configs hold float32 scalars
+        value = value.item()
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise ValueError(f"{what} must be a number, got {value!r}")
     if minimum is not None and float(value) < minimum:

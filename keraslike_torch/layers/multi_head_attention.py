@@ -85,6 +85,7 @@ class MultiHeadAttention(LazyBuild, KerasLayer):
         *,
         kernel_initializer: _initializers.InitializerLike = "glorot_uniform",
         bias_initializer: _initializers.InitializerLike = "zeros",
+        softmax_robust_masking: bool = False,
         input_sizes: Sequence[int] | None = None,
         keras_version: int = 3,
         name: str | None = None,
@@ -103,6 +104,7 @@ class MultiHeadAttention(LazyBuild, KerasLayer):
             tuple(positive_int("MultiHeadAttention output_shape", d) for d in output_shape) if output_shape else None
         )
         self.keras_version = int(keras_version)
+        self.softmax_robust_masking = bool(softmax_robust_masking)  # tf-keras: mask with ``where``
         self.kernel_initializer = _initializers.get(kernel_initializer)
         self.bias_initializer = _initializers.get(bias_initializer)
         self.input_sizes: tuple[int, int, int] | None = None
@@ -294,7 +296,7 @@ class MultiHeadAttention(LazyBuild, KerasLayer):
             scores = None
         else:
             logits = torch.einsum("aecd,abcd->acbe", kp, qp * inv_sqrt)
-            scores = masked_softmax(logits, m4, (3,), self.keras_version)
+            scores = masked_softmax(logits, m4, (3,), self.keras_version, self.softmax_robust_masking)
             dropped = F.dropout(scores, self.dropout, True) if self._training(training) and self.dropout > 0 else scores
             context = torch.einsum("acbe,aecd->abcd", dropped, vp)
         out = torch.einsum("abcd,cd...->ab...", context, self.output_kernel)

@@ -368,9 +368,17 @@ def call_args(node: GraphNode, module: nn.Module, value: Any, mask_of: Any) -> t
     """A node's call as Keras makes it: (args, kwargs, the input mask Keras fills ``mask`` with),
     each Ref looked up by ``value`` and ``mask_of`` (also used to write code, see codegen)."""
     args = map_refs(node.args, value)
-    kwargs = {k: map_refs(v, value) for k, v in node.kwargs.items() if k in ("mask", "initial_state")}
+    passed = ("mask", "initial_state", *getattr(module, "keras_call_kwargs", ()))
+    kwargs = {k: map_refs(v, value) for k, v in node.kwargs.items() if k in passed}
     if isinstance(module, KerasOp):
         return args, kwargs, None
+    named = getattr(module, "keras_mask_args", None)
+    if named:  # MultiHeadAttention: each input's mask fills ``<name>_mask`` (both generations)
+        bound = {**dict(zip(named, node.args)), **{k: v for k, v in node.kwargs.items() if k in named}}
+        for k, ref in bound.items():
+            if is_ref(ref) and node.kwargs.get(f"{k}_mask") is None:
+                kwargs[f"{k}_mask"] = mask_of(ref)
+        return args, kwargs, kwargs.get(f"{named[0]}_mask")
     if node.explicit:
         # Keras 3 call: args as recorded; the input mask fills ``mask`` only when the call has
         # exactly one tensor argument (SPEC 5a: not for ``LSTM(x, initial_state=[h, c])``)

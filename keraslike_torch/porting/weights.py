@@ -63,6 +63,9 @@ def _keras3_arrays(store: Keras3Weights, path: str, module: nn.Module) -> list[n
     inner = getattr(module, "layer", None)
     if isinstance(inner, nn.Module) and type(module).__name__ == "TimeDistributed":
         return _keras3_arrays(store, f"{path}/layer", inner)
+    groups = getattr(module, "keras3_weight_groups", None)  # MultiHeadAttention's EinsumDense sublayers
+    if groups:
+        return [a for g in groups for a in store.vars(f"{path}/{g}")]
     return store.vars(path)
 
 

@@ -17,6 +17,8 @@ Generation differences: Keras 3 without dropout and without ``return_attention_s
 ``ops.dot_product_attention`` (logits scaled after the product; masked logits
 ``-0.7 * 3.38953e38``); otherwise the query is scaled first and a ``Softmax`` layer masks with
 ``-1e9`` and zeroes masked probabilities (Keras 3) or adds ``(1 - mask) * -1e9`` (tf-keras).
+Keras 3 scales by ``1 / sqrt(key_dim)`` rounded to float32 (``tf.cast`` of a Python float), even
+in float64; tf-keras by the exact value.
 
 >>> import torch
 >>> from keraslike_torch.layers import MultiHeadAttention
@@ -283,6 +285,8 @@ class MultiHeadAttention(LazyBuild, KerasLayer):
         am = self._attention_mask(q, v, masks, attention_mask, use_causal_mask)
         qp, kp, vp = self._project(q, "query"), self._project(k, "key"), self._project(v, "value")
         inv_sqrt = 1.0 / math.sqrt(float(self.key_dim))
+        if self.keras_version >= 3:  # Keras 3 casts the Python float with tf.cast: a float32 constant
+            inv_sqrt = float(np.float32(inv_sqrt))
         m4 = None if am is None else am.unsqueeze(-3)  # (B, 1, T, S)
         scores: Tensor | None
         if self.keras_version >= 3 and self.dropout == 0.0 and not return_attention_scores:

@@ -38,6 +38,8 @@ def _additive_attention(config: dict, ctx: ConvertContext) -> KerasLayer:
 def _feature_size(shape: Any, kind: str, config: dict, option: str) -> int | None:
     if shape is None:
         return None
+    if hasattr(shape, "as_list"):  # a live tf-keras layer's config holds TensorShapes
+        shape = shape.as_list()
     if not isinstance(shape, (list, tuple)) or len(shape) != 3:
         raise _unsupported(config, kind, option, shape, "only inputs of rank 3 (batch, T, dim) are supported")
     return int(shape[-1]) if isinstance(shape[-1], int) else None

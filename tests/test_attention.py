@@ -288,7 +288,7 @@ def _attention_model(K, kind: str):
         x = L.Concatenate()([a, ctx])
         x = L.GlobalAveragePooling1D()(x)
     elif kind == "hand":  # Dense / Dot / Activation('softmax') / Dot / Concatenate
-        last = L.Lambda(lambda t: t[:, -1, :])(h) if False else L.LSTM(5)(h)
+        last = L.LSTM(5)(h)
         score = L.Dot(axes=[2, 1])([L.Dense(5)(h), last])
         weights = L.Activation("softmax")(score)
         context = L.Dot(axes=[1, 1])([h, weights])

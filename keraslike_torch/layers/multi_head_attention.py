@@ -11,7 +11,9 @@ The attention mask is Keras's: ``attention_mask`` AND ``query_mask[:, :, None]``
 ``value_mask[:, None, :]`` AND ``key_mask[:, None, :]`` AND the causal mask. Keras fills the
 three input masks from the tensors' own Keras masks (in a converted graph the loader passes
 them); ``mask`` is the query's Keras mask as the graph passes it (used when ``query_mask`` is
-None), and also the output's mask.
+None), and also the output's mask. Keras 3's call also REMOVES the Keras masks of its input
+tensors, so a later layer reading the same tensors' masks (a second MultiHeadAttention on the
+same sequence) runs unmasked: a loaded Keras 3 graph does the same.
 
 Generation differences: Keras 3 without dropout and without ``return_attention_scores`` runs
 ``ops.dot_product_attention`` (logits scaled after the product; masked logits
@@ -75,6 +77,7 @@ class MultiHeadAttention(LazyBuild, KerasLayer):
                                    "use_causal_mask", "query_mask", "value_mask", "key_mask"})
     keras_mask_args = ("query", "value", "key")
     keras3_weight_groups = ("query_dense", "key_dense", "value_dense", "output_dense")
+    keras3_clears_input_masks = True  # Keras 3's call sets the inputs' Keras masks to None
 
     def __init__(
         self,

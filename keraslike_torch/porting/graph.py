@@ -349,6 +349,12 @@ class KerasModel(nn.Module):
                 out = module(*args, **kwargs)
                 fn = getattr(module, "compute_mask", None)
                 out_masks = fn(inputs, kwargs.get("mask")) if fn is not None else None
+        if node.explicit and getattr(module, "keras3_clears_input_masks", False):
+            # Keras 3's MultiHeadAttention.call removes the Keras masks of its query, value and
+            # key tensors: later layers that read those tensors' masks at run time see none
+            for r in flatten([node.args, [node.kwargs.get(k) for k in getattr(module, "keras_mask_args", ())]]):
+                if is_ref(r):
+                    vmasks[r] = None
         outs = list(out) if isinstance(out, (tuple, list)) else [out]
         masks = list(out_masks) if isinstance(out_masks, (tuple, list)) else [out_masks] + [None] * (len(outs) - 1)
         for i, o in enumerate(outs):

@@ -221,6 +221,16 @@ def test_multi_head_attention_config_errors(config, match):
         convert_layer("MultiHeadAttention", {"name": "m", "num_heads": 2, "key_dim": 3, **config})
 
 
+def test_multi_head_attention_config_within_parameter_budget():
+    from keraslike_torch.converters import ConvertContext
+
+    ctx = ConvertContext(param_budget=10_000)
+    shape = [None, 5, 4]
+    config = {"name": "big", "num_heads": 1000, "key_dim": 1000, "query_shape": shape, "value_shape": shape}
+    with pytest.raises(kt.KerasFileError, match="MultiHeadAttention layer 'big': num_heads=1000, key_dim=1000 ask for"):
+        convert_layer("MultiHeadAttention", config, ctx)
+
+
 # ---- gradients ----------------------------------------------------------------------------------
 
 
@@ -319,7 +329,7 @@ def attention_files(request, tmp_path_factory, keras3, tfk):
 def test_attention_model_files(attention_files, rng):
     kind, files = attention_files
     ids = _ids(rng)
-    for gen, (model, path) in files.items():
+    for _gen, (model, path) in files.items():
         expected = model.predict(ids, verbose=0)
         loaded = kt.load_model(path)
         assert loaded.count_params() == model.count_params()
@@ -343,8 +353,8 @@ def test_implicit_masks_matter(attention_files, rng):
 def test_save_keras_names_attention_layers(keras3, tmp_path):
     L = keras3.layers
     inp = keras3.Input((4, 3))
-    for layer, out in ((L.Attention(name="att"), lambda l: l([inp, inp])),
-                       (L.MultiHeadAttention(2, 3, name="mha"), lambda l: l(inp, inp))):
+    for layer, out in ((L.Attention(name="att"), lambda m: m([inp, inp])),
+                       (L.MultiHeadAttention(2, 3, name="mha"), lambda m: m(inp, inp))):
         module = kt.from_keras(keras3.Model(inp, out(layer)))
         with pytest.raises(Exception, match=f"{type(layer).__name__} module '{layer.name}' has no Keras equivalent"):
             kt.save_keras(module, tmp_path / "x.keras")

@@ -8,13 +8,13 @@ nothing of Keras files: their converters are in :mod:`keraslike_torch.converters
 torch.Size([1, 3])
 """
 
-from .activation import ELU, PReLU, LeakyReLU, ReLU, Softmax
+from .activation import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from .attention import AdditiveAttention, Attention
 from .base import KerasLayer
 from .convolutional import Conv1D
 from .core import Activation, Dense, Embedding, Masking
-from .layer_normalization import LayerNormalization
 from .dot import Dot
+from .layer_normalization import LayerNormalization
 from .merging import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
 from .multi_head_attention import MultiHeadAttention
 from .normalization import BatchNormalization

@@ -56,7 +56,8 @@ _PROJECTIONS = ("query", "key", "value", "output")
 class MultiHeadAttention(LazyBuild, KerasLayer):
     """Keras ``MultiHeadAttention(num_heads, key_dim, value_dim=None, dropout=0.0,
     use_bias=True, output_shape=None)``; call ``mha(query, value, key=None, attention_mask=None,
-    return_attention_scores=False, use_causal_mask=False)``. Sized at the first call or by the
+    return_attention_scores=False, use_causal_mask=False)`` (or ``mha([query, value, key])``).
+    Sized at the first call or by the
     weights (``input_sizes``: the feature sizes of query, value and key).
 
     >>> import torch
@@ -255,8 +256,8 @@ class MultiHeadAttention(LazyBuild, KerasLayer):
 
     def forward(
         self,
-        query: Tensor,
-        value: Tensor,
+        query: Tensor | Sequence[Tensor],
+        value: Tensor | None = None,
         key: Tensor | None = None,
         *,
         query_mask: Tensor | None = None,
@@ -268,6 +269,10 @@ class MultiHeadAttention(LazyBuild, KerasLayer):
         use_causal_mask: bool = False,
         mask: Tensor | None = None,
     ) -> Tensor | tuple[Tensor, Tensor | None]:
+        if isinstance(query, (list, tuple)) and value is None and 2 <= len(query) <= 3:
+            query, value, key = (*query, None)[:3]  # mha([query, value(, key)])
+        if value is None:
+            raise TypeError("MultiHeadAttention takes (query, value, key=None): value is missing")
         q = self._input(query, "query")
         v = self._input(value, "value")
         k = v if key is None else self._input(key, "key")

@@ -8,7 +8,7 @@ One small function per Keras class, for Keras 3 and tf-keras configs (tf-keras's
 >>> m = kt.converters.convert_layer("MultiHeadAttention", {"num_heads": 2, "key_dim": 3,
 ...     "query_shape": [None, 5, 4], "value_shape": [None, 5, 4], "key_shape": [None, 5, 4]})
 >>> m.input_sizes, m.count_params()
-((4, 4, 4), 94)
+((4, 4, 4), 118)
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...layers import AdditiveAttention, Attention, KerasLayer, MultiHeadAttention
+from ..guards import KerasFileError
 from ..registry import ConvertContext, register
 from ..registry import build as _build
 from ..registry import common_kwargs as _common
@@ -70,4 +71,22 @@ def _multi_head_attention(config: dict, ctx: ConvertContext) -> KerasLayer:
         sizes[2] = sizes[1]
     if all(s is not None for s in sizes):
         o["input_sizes"] = tuple(sizes)
+    _charge(config, o, [s or 1 for s in sizes], ctx)
     return _build(kind, config, MultiHeadAttention, **o, **_common(config, ctx))
+
+
+def _charge(config: dict, o: dict, sizes: list[int], ctx: ConvertContext) -> None:
+    """Count the kernels against the file's parameter budget before anything is allocated."""
+    heads, key_dim, value_dim = (o.get(k) for k in ("num_heads", "key_dim", "value_dim"))
+    if not all(isinstance(v, int) and v > 0 for v in (heads, key_dim)):
+        return  # the constructor names the bad value
+    value_dim = value_dim if isinstance(value_dim, int) and value_dim > 0 else key_dim
+    fq, fv, fk = sizes
+    params = heads * (key_dim * (fq + fk) + value_dim * (fv + fq))
+    ctx.params_requested += params
+    if ctx.params_requested > ctx.param_budget:
+        raise KerasFileError(
+            f"MultiHeadAttention layer {str(config.get('name', '?'))!r}: num_heads={heads}, key_dim={key_dim} "
+            f"ask for {params} parameters, more than the file can hold (limit {ctx.param_budget}): "
+            "refusing before allocating"
+        )

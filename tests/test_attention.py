@@ -353,8 +353,14 @@ def test_implicit_masks_matter(attention_files, rng):
 def test_save_keras_names_attention_layers(keras3, tmp_path):
     L = keras3.layers
     inp = keras3.Input((4, 3))
-    for layer, out in ((L.Attention(name="att"), lambda m: m([inp, inp])),
-                       (L.MultiHeadAttention(2, 3, name="mha"), lambda m: m(inp, inp))):
+    cases = [(L.Attention(name="att"), lambda m: m([inp, inp])),
+             (L.AdditiveAttention(name="add_att"), lambda m: m([inp, inp])),
+             (L.MultiHeadAttention(2, 3, name="mha"), lambda m: m(inp, inp)),
+             (L.Dot(2, name="dot"), lambda m: m([inp, inp]))]
+    cases += [(cls(name=cls.__name__.lower()), lambda m: m(inp))
+              for cls in (L.Softmax, L.ReLU, L.LeakyReLU, L.PReLU, L.ELU)]
+    for layer, out in cases:
         module = kt.from_keras(keras3.Model(inp, out(layer)))
-        with pytest.raises(Exception, match=f"{type(layer).__name__} module '{layer.name}' has no Keras equivalent"):
-            kt.save_keras(module, tmp_path / "x.keras")
+        for name in ("x.keras", "x.h5"):
+            with pytest.raises(Exception, match=f"{type(layer).__name__} module '{layer.name}' has no Keras equiv"):
+                kt.save_keras(module, tmp_path / name)

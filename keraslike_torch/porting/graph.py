@@ -32,6 +32,7 @@ from .layouts import _trainable_flags, keras_weight_count, persistent_float_buff
 from .layouts import count_params as param_counts
 
 __all__ = ["KerasModel", "Ref", "InputSpec", "GraphNode", "call_args", "accepts_mask", "assign_atomically",
+           "clear_input_masks",
            "has_weights", "map_refs", "flatten", "is_ref"]
 
 
@@ -349,18 +350,24 @@ class KerasModel(nn.Module):
                 out = module(*args, **kwargs)
                 fn = getattr(module, "compute_mask", None)
                 out_masks = fn(inputs, kwargs.get("mask")) if fn is not None else None
-        if node.explicit and getattr(module, "keras3_clears_input_masks", False):
-            # Keras 3's MultiHeadAttention.call removes the Keras masks of its query, value and
-            # key tensors: later layers that read those tensors' masks at run time see none
-            for r in flatten([node.args, [node.kwargs.get(k) for k in getattr(module, "keras_mask_args", ())]]):
-                if is_ref(r):
-                    vmasks[r] = None
+        clear_input_masks(node, module, vmasks)
         outs = list(out) if isinstance(out, (tuple, list)) else [out]
         masks = list(out_masks) if isinstance(out_masks, (tuple, list)) else [out_masks] + [None] * (len(outs) - 1)
         for i, o in enumerate(outs):
             r = Ref(node.layer, node.index, i)
             values[r] = o
             vmasks[r] = masks[i] if i < len(masks) else None
+
+
+def clear_input_masks(node: GraphNode, module: nn.Module, *mask_tables: dict) -> None:
+    """After a Keras 3 MultiHeadAttention node: its ``call`` removes the Keras masks of its query,
+    value and key tensors, so later layers reading those tensors' masks at run time see none."""
+    if not (node.explicit and getattr(module, "keras3_clears_input_masks", False)):
+        return
+    for r in flatten([node.args, [node.kwargs.get(k) for k in getattr(module, "keras_mask_args", ())]]):
+        if is_ref(r):
+            for table in mask_tables:
+                table[r] = None
 
 
 def _is_tensor_argument(value: Any) -> bool:

@@ -100,6 +100,14 @@ def test_softmax_mask_parity(K, dtype, rng):
     assert_close(layer(x, mask=small), ours(torch.as_tensor(x), mask=torch.as_tensor(small)))
 
 
+def test_softmax_mask_float16(K, rng):
+    """The masking constant in float16: Keras 3 -3e4, tf-keras float16.min / 2."""
+    x = inputs(rng, (2, 3, 4), "float16")
+    mask = rng.random((2, 3, 4)) > 0.4
+    layer = K.layers.Softmax(dtype="float16")
+    assert_close(layer(x, mask=mask), kt.from_keras(layer)(torch.as_tensor(x), mask=torch.as_tensor(mask)))
+
+
 def test_softmax_mask_must_broadcast():
     with pytest.raises(ValueError, match="Softmax: the mask must broadcast"):
         Softmax()(torch.zeros(2, 3, 4), mask=torch.ones(2, 3, dtype=torch.bool))

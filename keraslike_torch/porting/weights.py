@@ -201,6 +201,7 @@ def _keras3_group_arrays(store: Keras3Weights, path: str) -> list[np.ndarray]:
     arrays = store.vars(path)
     children = store.children(path)
     order: list[str] = [c for c in ("forward_layer", "backward_layer") if c in children]
+    order += [c for c in ("query_dense", "key_dense", "value_dense", "output_dense") if c in children]  # MHA
     order += sorted(c for c in children if c not in order)
     for child in order:
         arrays += _keras3_group_arrays(store, f"{path}/{child}")

@@ -216,3 +216,25 @@ def test_dot_has_no_mask_and_names_errors(K):
         convert_layer("Dot", {"name": "d", "axes": [1, 2, 3]})
     with pytest.raises(UnsupportedLayerError, match="Dot layer 'd' has no 'axes'"):
         convert_layer("Dot", {"name": "d"})
+
+
+# ---- back to Keras -------------------------------------------------------------------------------
+
+
+def test_activation_layers_and_dot_save_back_to_keras(K, keras3, tfk, tmp_path, rng):
+    """Keras model -> kt -> .keras (read by Keras 3) and .h5 (read by tf-keras): same numbers."""
+    L = K.layers
+    inp = K.Input((4, 3))
+    a = L.LeakyReLU(**_kw(K, "LeakyReLU", {"negative_slope": 0.1}))(L.Dense(5)(inp))
+    b = L.ELU(0.7)(L.ReLU(max_value=2.0, negative_slope=0.05, threshold=0.1)(L.Dense(5)(inp)))
+    scores = L.Softmax(axis=[1, 2])(L.Dot(axes=2)([a, b]))
+    out = L.Dot(axes=(2, 1), normalize=True)([scores, b])
+    model = K.Model(inp, out)
+    model.set_weights([rng.standard_normal(w.shape).astype("float32") for w in model.get_weights()])
+    x = rng.standard_normal((2, 4, 3)).astype("float32")
+    ours = kt.from_keras(model)
+    assert_close(model.predict(x, verbose=0), ours(torch.as_tensor(x)))
+    for name, reader in (("m.keras", keras3), ("m.h5", tfk)):
+        kt.save_keras(ours, tmp_path / name)
+        back = reader.models.load_model(tmp_path / name)
+        assert_close(back.predict(x, verbose=0), ours(torch.as_tensor(x)))

@@ -7,6 +7,7 @@
 * weight layouts run backwards in :mod:`keraslike_torch.porting.layouts`.
 """
 
+from . import activation_writers as _activation_writers  # noqa: F401
 from .configs import ExportError
 from .save import save_keras
 from .to_keras import to_keras

@@ -227,6 +227,7 @@ def test_activation_layers_and_dot_save_back_to_keras(K, keras3, tfk, tmp_path, 
     inp = K.Input((4, 3))
     a = L.LeakyReLU(**_kw(K, "LeakyReLU", {"negative_slope": 0.1}))(L.Dense(5)(inp))
     b = L.ELU(0.7)(L.ReLU(max_value=2.0, negative_slope=0.05, threshold=0.1)(L.Dense(5)(inp)))
+    b = L.PReLU(shared_axes=[1])(b)
     scores = L.Softmax(axis=[1, 2])(L.Dot(axes=2)([a, b]))
     out = L.Dot(axes=(2, 1), normalize=True)([scores, b])
     model = K.Model(inp, out)

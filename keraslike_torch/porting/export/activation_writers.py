@@ -1,6 +1,6 @@
-"""Config writers of the weightless activation layers (Softmax, ReLU, LeakyReLU, ELU) and Dot,
-with the keys each generation writes (tf-keras names LeakyReLU's slope ``alpha``). PReLU and the
-attention layers have no writers: saving them raises an ExportError naming the layer.
+"""Config writers of the activation layers (Softmax, ReLU, LeakyReLU, PReLU, ELU) and Dot, with
+the keys each generation writes (tf-keras names LeakyReLU's slope ``alpha``). The attention
+layers have no writers: saving them raises an ExportError naming the layer.
 
 >>> from keraslike_torch.layers import LeakyReLU
 >>> layer_config(LeakyReLU(0.1, name="l"), 2)["config"]["alpha"]
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...layers import ELU, Dot, LeakyReLU, ReLU, Softmax
-from .configs import ExportError, layer_config, layer_label, writes
+from ...layers import ELU, Dot, LeakyReLU, PReLU, ReLU, Softmax
+from .configs import ExportError, initializer_config, layer_config, layer_label, writes
 
 __all__ = ["layer_config"]
 
@@ -33,6 +33,14 @@ def _relu(m: Any, gen: int) -> tuple[str, dict[str, Any]]:
 @writes(LeakyReLU)
 def _leaky_relu(m: Any, gen: int) -> tuple[str, dict[str, Any]]:
     return "LeakyReLU", {"negative_slope" if gen >= 3 else "alpha": m.negative_slope}
+
+
+@writes(PReLU)
+def _prelu(m: Any, gen: int) -> tuple[str, dict[str, Any]]:
+    init = initializer_config(m.get_config().get("alpha_initializer", "zeros"), "Zeros", gen)
+    axes = list(m.shared_axes) if m.shared_axes is not None else None
+    return "PReLU", {"alpha_initializer": init, "alpha_regularizer": None, "alpha_constraint": None,
+                     "shared_axes": axes}
 
 
 @writes(ELU)

@@ -142,6 +142,17 @@ def keras_layer_cases() -> dict[str, tuple[Callable[[], nn.Module], Callable[[],
     })
     for name in ("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate"):
         cases[name] = (lambda name=name: getattr(core, name)(), pair)
+    cases.update({
+        "Dot": (lambda: core.Dot(axes=2, normalize=True), pair),
+        "Softmax": (lambda: core.Softmax(axis=1), x),
+        "ReLU": (lambda: core.ReLU(1.0, 0.1, 0.2), x),
+        "LeakyReLU": (lambda: core.LeakyReLU(0.2), x),
+        "PReLU": (lambda: core.PReLU(shared_axes=[1]), x),
+        "ELU": (lambda: core.ELU(0.5), x),
+        "Attention": (lambda: core.Attention(use_scale=True, score_mode="concat"), pair),
+        "AdditiveAttention": (lambda: core.AdditiveAttention(), pair),
+        "MultiHeadAttention": (lambda: core.MultiHeadAttention(2, 3), pair),
+    })
     return cases
 
 

@@ -8,13 +8,17 @@ nothing of Keras files: their converters are in :mod:`keraslike_torch.converters
 torch.Size([1, 3])
 """
 
+from .activation import ELU, LeakyReLU, PReLU, ReLU, Softmax
+from .attention import AdditiveAttention, Attention
 from .base import KerasLayer
 from .conv_transpose import Conv1DTranspose, Conv2DTranspose, Conv3DTranspose
 from .convolutional import Conv1D, Conv2D, Conv3D
 from .core import Activation, Dense, Embedding, Masking
 from .depthwise_separable import DepthwiseConv1D, DepthwiseConv2D, SeparableConv1D, SeparableConv2D
+from .dot import Dot
 from .layer_normalization import LayerNormalization
 from .merging import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
+from .multi_head_attention import MultiHeadAttention
 from .normalization import BatchNormalization
 from .ops import KerasOp
 from .pooling import (
@@ -50,7 +54,11 @@ __all__ = [
     # regularization
     "Dropout", "SpatialDropout1D", "GaussianNoise", "GaussianDropout",
     # merging
-    "Add", "Subtract", "Average", "Multiply", "Maximum", "Minimum", "Concatenate",
+    "Add", "Subtract", "Average", "Multiply", "Maximum", "Minimum", "Concatenate", "Dot",
+    # activation
+    "Softmax", "ReLU", "LeakyReLU", "PReLU", "ELU",
+    # attention
+    "Attention", "AdditiveAttention", "MultiHeadAttention",
     # reshaping
     "RepeatVector", "Flatten", "Reshape", "Permute",
     "UpSampling1D", "UpSampling2D", "ZeroPadding1D", "ZeroPadding2D", "Cropping1D", "Cropping2D",

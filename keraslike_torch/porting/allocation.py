@@ -8,7 +8,6 @@ torch's meta device (shapes only, no memory) before the op runs, and refuses one
 produce more than ``max_elements`` elements.
 
 >>> import torch
-from torch import nn
 >>> with bounded_allocations(1000):
 ...     y = torch.zeros(10, 10) + 1
 >>> try:

@@ -33,6 +33,7 @@ from .layouts import _trainable_flags, keras_weight_count, persistent_float_buff
 from .layouts import count_params as param_counts
 
 __all__ = ["KerasModel", "Ref", "InputSpec", "GraphNode", "call_args", "accepts_mask", "assign_atomically",
+           "clear_input_masks",
            "has_weights", "map_refs", "flatten", "is_ref"]
 
 
@@ -355,12 +356,24 @@ class KerasModel(nn.Module):
                 out = module(*args, **kwargs)
                 fn = getattr(module, "compute_mask", None)
                 out_masks = fn(inputs, kwargs.get("mask")) if fn is not None else None
+        clear_input_masks(node, module, vmasks)
         outs = list(out) if isinstance(out, (tuple, list)) else [out]
         masks = list(out_masks) if isinstance(out_masks, (tuple, list)) else [out_masks] + [None] * (len(outs) - 1)
         for i, o in enumerate(outs):
             r = Ref(node.layer, node.index, i)
             values[r] = o
             vmasks[r] = masks[i] if i < len(masks) else None
+
+
+def clear_input_masks(node: GraphNode, module: nn.Module, *mask_tables: dict) -> None:
+    """After a Keras 3 MultiHeadAttention node: its ``call`` removes the Keras masks of its query,
+    value and key tensors, so later layers reading those tensors' masks at run time see none."""
+    if not (node.explicit and getattr(module, "keras3_clears_input_masks", False)):
+        return
+    for r in flatten([node.args, [node.kwargs.get(k) for k in getattr(module, "keras_mask_args", ())]]):
+        if is_ref(r):
+            for table in mask_tables:
+                table[r] = None
 
 
 def _is_tensor_argument(value: Any) -> bool:
@@ -374,9 +387,17 @@ def call_args(node: GraphNode, module: nn.Module, value: Any, mask_of: Any) -> t
     """A node's call as Keras makes it: (args, kwargs, the input mask Keras fills ``mask`` with),
     each Ref looked up by ``value`` and ``mask_of`` (also used to write code, see codegen)."""
     args = map_refs(node.args, value)
-    kwargs = {k: map_refs(v, value) for k, v in node.kwargs.items() if k in ("mask", "initial_state")}
+    passed = ("mask", "initial_state", *getattr(module, "keras_call_kwargs", ()))
+    kwargs = {k: map_refs(v, value) for k, v in node.kwargs.items() if k in passed}
     if isinstance(module, KerasOp):
         return args, kwargs, None
+    named = getattr(module, "keras_mask_args", None)
+    if named:  # MultiHeadAttention: each input's mask fills ``<name>_mask`` (both generations)
+        bound = {**dict(zip(named, node.args)), **{k: v for k, v in node.kwargs.items() if k in named}}
+        for k, ref in bound.items():
+            if is_ref(ref) and node.kwargs.get(f"{k}_mask") is None:
+                kwargs[f"{k}_mask"] = mask_of(ref)
+        return args, kwargs, kwargs.get(f"{named[0]}_mask")
     if node.explicit:
         # Keras 3 call: args as recorded; the input mask fills ``mask`` only when the call has
         # exactly one tensor argument (SPEC 5a: not for ``LSTM(x, initial_state=[h, c])``)

@@ -63,6 +63,9 @@ def _keras3_arrays(store: Keras3Weights, path: str, module: nn.Module) -> list[n
     inner = getattr(module, "layer", None)
     if isinstance(inner, nn.Module) and type(module).__name__ == "TimeDistributed":
         return _keras3_arrays(store, f"{path}/layer", inner)
+    groups = getattr(module, "keras3_weight_groups", None)  # MultiHeadAttention's EinsumDense sublayers
+    if groups:
+        return [a for g in groups for a in store.vars(f"{path}/{g}")]
     return store.vars(path)
 
 
@@ -198,6 +201,7 @@ def _keras3_group_arrays(store: Keras3Weights, path: str) -> list[np.ndarray]:
     arrays = store.vars(path)
     children = store.children(path)
     order: list[str] = [c for c in ("forward_layer", "backward_layer") if c in children]
+    order += [c for c in ("query_dense", "key_dense", "value_dense", "output_dense") if c in children]  # MHA
     order += sorted(c for c in children if c not in order)
     for child in order:
         arrays += _keras3_group_arrays(store, f"{path}/{child}")

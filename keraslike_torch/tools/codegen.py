@@ -33,7 +33,7 @@ from .. import layers as _layers
 from .._version import __version__
 from ..common.signature import identifier, unique_identifiers
 from ..layers import KerasOp
-from ..porting.graph import KerasModel, Ref, accepts_mask, call_args, flatten, map_refs
+from ..porting.graph import KerasModel, Ref, accepts_mask, call_args, clear_input_masks, flatten, map_refs
 from ..recurrent import RNN
 from .codewriter import RESERVED, Body, Code, literal, non_default, uses_of
 
@@ -250,6 +250,7 @@ class _Writer:
                                  uses, values, codes, known)
         fn = getattr(module, "compute_mask", None)
         out_masks = fn(inputs, kwargs.get("mask")) if fn is not None else None
+        clear_input_masks(node, module, vmasks, mcodes)
         mlist = list(out_masks) if isinstance(out_masks, (tuple, list)) else [out_masks] + [None] * (len(outs) - 1)
         fresh: list[str | None] = []
         for i, m in enumerate(mlist):

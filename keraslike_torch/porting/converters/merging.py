@@ -10,7 +10,7 @@ One small function per Keras class, for every Keras generation's config, built o
 
 from __future__ import annotations
 
-from ...layers import Add, Average, Concatenate, KerasLayer, Maximum, Minimum, Multiply, Subtract
+from ...layers import Add, Average, Concatenate, Dot, KerasLayer, Maximum, Minimum, Multiply, Subtract
 from ..registry import ConvertContext, UnsupportedLayerError, register
 from ..registry import build as _build
 from ..registry import common_kwargs as _common
@@ -22,6 +22,12 @@ from ..registry import options as _options
 def _concatenate(config: dict, ctx: ConvertContext) -> KerasLayer:
     o = _options("Concatenate", config, {"axis"})
     return _build("Concatenate", config, Concatenate, **o, **_common(config, ctx))
+
+
+@register("Dot")
+def _dot(config: dict, ctx: ConvertContext) -> KerasLayer:
+    o = _options("Dot", config, {"axes", "normalize"}, required=("axes",))
+    return _build("Dot", config, Dot, **o, **_common(config, ctx))
 
 
 def _merge(kind: str, cls: type[KerasLayer], config: dict, ctx: ConvertContext) -> KerasLayer:

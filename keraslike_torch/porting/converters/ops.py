@@ -90,6 +90,12 @@ def _cast(config: dict) -> Callable[..., Tensor]:
     return lambda x: x.to(dtype)
 
 
+def _convert_to_tensor(config: dict) -> Callable[..., Tensor]:
+    """``ops.convert_to_tensor`` (Keras 3 records it for Attention's output mask)."""
+    dtype = _dtype_of(config.get("dtype"))
+    return (lambda x: x) if dtype is None else (lambda x: torch.as_tensor(x).to(dtype))
+
+
 _OPS: dict[str, Callable[[dict], Callable[..., Any]]] = {
     "NotEqual": _binary(torch.ne),
     "Equal": _binary(torch.eq),
@@ -106,6 +112,7 @@ _OPS: dict[str, Callable[[dict], Callable[..., Any]]] = {
     "OnesLike": lambda c: _like(torch.ones_like, c),
     "Concatenate": _concatenate,
     "Cast": _cast,
+    "ConvertToTensor": _convert_to_tensor,
 }
 
 

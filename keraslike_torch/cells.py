@@ -10,6 +10,6 @@ recurrent layer. They live with their layers in :mod:`keraslike_torch.recurrent`
 4
 """
 
-from .recurrent import GRUCell, LSTMCell, RecurrentCell, SimpleRNNCell
+from .recurrent import GRUCell, LSTMCell, RecurrentCell, SimpleRNNCell, StackedRNNCells
 
-__all__ = ["RecurrentCell", "LSTMCell", "GRUCell", "SimpleRNNCell"]
+__all__ = ["RecurrentCell", "LSTMCell", "GRUCell", "SimpleRNNCell", "StackedRNNCells"]

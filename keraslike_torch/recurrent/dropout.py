@@ -26,34 +26,40 @@ __all__ = ["DropoutMasks"]
 class DropoutMasks:
     """Mixin of :class:`~keraslike_torch.recurrent.RNN`: draws (or takes forced) dropout masks."""
 
-    cell: RecurrentCell
-    dropout: float
-    recurrent_dropout: float
+    cell: Any  # a RecurrentCell or a StackedRNNCells of them
     implementation: int
     _forced_dropout_masks: tuple[Any, Any] | None
 
-    def _per_gate_dropout(self) -> bool:
-        return self.cell.gates > 1 and self.implementation == 1
+    def _per_gate_dropout(self, cell: RecurrentCell | None = None) -> bool:
+        cell = self.cell if cell is None else cell
+        # A stack's members use Keras's default implementation (2; 1 with recurrent dropout).
+        impl = self.implementation if cell is self.cell else (1 if cell.recurrent_dropout > 0 else 2)
+        return cell.gates > 1 and impl == 1
 
-    def _dropout_masks(self, x: Tensor, training: bool) -> tuple[Tensor | None, Tensor | None]:
-        """Keras's dropout masks: one per sequence, reused at every step; per gate when
-        ``implementation == 1`` (which recurrent dropout forces), shape (G, B, n), else (B, d)."""
-        if not training:
+    def _dropout_masks(self, x: Tensor, training: bool,
+                       cell: RecurrentCell | None = None) -> tuple[Tensor | None, Tensor | None]:
+        """Keras's dropout masks for ``cell`` (default: the layer's) from its rates: one per
+        sequence, reused at every step; per gate when ``implementation == 1`` (which recurrent
+        dropout forces), shape (G, B, n), else (B, d)."""
+        cell = self.cell if cell is None else cell
+        if not training or not (cell.dropout or cell.recurrent_dropout):
             return None, None
         if self._forced_dropout_masks is not None:
+            if cell is not self.cell:
+                raise ValueError("forced dropout masks (testing.dropout_masks) are not supported for StackedRNNCells")
             return self._forced_masks(x)
-        batch, g, u = x.shape[0], self.cell.gates, self.cell.units
+        batch, g, u = x.shape[0], cell.gates, cell.units
 
         def draw(rate: float, shape: tuple[int, ...]) -> Tensor:
             keep = 1.0 - rate
             return torch.bernoulli(x.new_full(shape, keep)) / keep
 
         dmask = rmask = None
-        if 0.0 < self.dropout:
-            shape = (g, batch, x.shape[2]) if self._per_gate_dropout() else (batch, x.shape[2])
-            dmask = draw(self.dropout, shape)
-        if 0.0 < self.recurrent_dropout:
-            rmask = draw(self.recurrent_dropout, (g if g > 1 else 1, batch, u))
+        if 0.0 < cell.dropout:
+            shape = (g, batch, x.shape[2]) if self._per_gate_dropout(cell) else (batch, x.shape[2])
+            dmask = draw(cell.dropout, shape)
+        if 0.0 < cell.recurrent_dropout:
+            rmask = draw(cell.recurrent_dropout, (g if g > 1 else 1, batch, u))
         return dmask, rmask
 
     def _forced_masks(self, x: Tensor) -> tuple[Tensor | None, Tensor | None]:
@@ -72,9 +78,9 @@ class DropoutMasks:
             t = torch.as_tensor(np.asarray(m)).to(x.device, x.dtype)
             return torch.stack([t] * len(order)) if per_gate else t
 
-        dmask = convert(inp, self._per_gate_dropout()) if self.dropout > 0 else None
+        dmask = convert(inp, self._per_gate_dropout()) if self.cell.dropout > 0 else None
         rmask = None
-        if self.recurrent_dropout > 0:
+        if self.cell.recurrent_dropout > 0:
             rmask = convert(rec, True)
             if rmask is not None and self.cell.gates == 1:
                 rmask = rmask[:1]

@@ -9,6 +9,7 @@ SimpleRNN with tanh/relu, masks that are one block per row) and to the sequence 
 
 from __future__ import annotations
 
+import copy
 import inspect
 from collections.abc import Sequence
 from typing import Any, ClassVar
@@ -215,6 +216,11 @@ class RNN(DropoutMasks, RecordsConfig, nn.Module):
         """A new layer of the same type and configuration (fresh weights), on this layer's device
         and dtype, with ``overrides`` applied."""
         config = self.get_config()
+        if type(self).cell_class is None:  # RNN(cell): a copy of the cell, with fresh weights
+            cell = copy.deepcopy(self.cell)
+            if cell.built:
+                cell.reset_parameters()
+            return type(self)(**{**config, "cell": cell, **overrides})
         w = self.cell.weight_hh
         config.update(dtype=w.dtype, device=w.device, input_size=self.cell.input_size)
         config.update(overrides)

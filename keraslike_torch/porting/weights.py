@@ -69,12 +69,12 @@ def _keras3_arrays(store: Keras3Weights, path: str, module: nn.Module) -> list[n
 
 
 def _keras3_stack(store: Keras3Weights, path: str, module: RNN) -> list[np.ndarray]:
-    """A StackedRNNCells' arrays: Keras 3 keeps each cell under ``cell/cells/<its name>`` (names
-    made unique with ``_1``, ``_2``... as Keras does; the converter keeps each cell's Keras name)."""
+    """A StackedRNNCells' arrays: Keras 3 keeps each cell under ``cell/cells/<class in snake_case>``,
+    counted per class as layers are (``lstm_cell``, ``lstm_cell_1``, ``gru_cell``), in cell order."""
     used: dict[str, int] = {}
     arrays: list[np.ndarray] = []
     for k, cell in enumerate(module.cell.members):  # type: ignore[union-attr]
-        name = getattr(cell, "name", None) or f"{_snake(cell.keras_class)}_cell"
+        name = _snake(type(cell).__name__)
         if name in used:
             used[name] += 1
             name = f"{name}_{used[name]}"

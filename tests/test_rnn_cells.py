@@ -87,7 +87,11 @@ def test_rnn_cells_parity(K, case, dtype, rng):
     ours.set_keras_weights(layer.get_weights())
     assert ours.count_params() == layer.count_params()
     x = rng.standard_normal((b, t, d)).astype(dtype)
-    assert_close(flat(layer(x)), ours(torch.from_numpy(x)), dtype)
+    ref = flat(layer(x))
+    assert_close(ref, ours(torch.from_numpy(x)), dtype)
+    live = kt.from_keras(layer)  # the live layer's config and weights, through the converters
+    assert type(live.cell) is type(ours.cell) and live.cell.weight_hh.dtype == torch_dtype(dtype)
+    assert_close(ref, live(torch.from_numpy(x)), dtype)
     sizes = [u for c, u, _ in specs for _ in range(2 if c == "LSTMCell" else 1)]
     states = [rng.standard_normal((b, u)).astype(dtype) for u in sizes]
     mask = holes_mask(b, t)
@@ -184,6 +188,28 @@ def test_stacked_gradients_match_keras(gen, request, rng):
     assert len(ours_w) == len(grads) - 2 == 9
     for g_ours, g_keras in zip(ours_w, grads[2:]):
         np.testing.assert_allclose(g_ours.numpy(), np.asarray(g_keras), atol=1e-10)
+
+
+def test_bidirectional_stack_parity(K, rng):
+    """Bidirectional(RNN(StackedRNNCells)) with a mask with holes: outputs and the states of both
+    directions (forward stack's, then backward stack's), float64."""
+    specs = [("LSTMCell", 4, {}), ("GRUCell", 3, {})]
+    b, t, d = 3, 6, 2
+    cells = [_keras_cell(K, c, u, "float64", ckw) for c, u, ckw in specs]
+    layer = K.layers.Bidirectional(K.layers.RNN(K.layers.StackedRNNCells(cells, dtype="float64"),
+                                                return_sequences=True, return_state=True, dtype="float64"),
+                                   dtype="float64")
+    layer.build((None, None, d))
+    layer.set_weights([rng.standard_normal(w.shape) * 0.5 for w in layer.get_weights()])
+    ours = kt.Bidirectional(ours_rnn(specs, "float64", return_sequences=True, return_state=True))
+    ours.set_keras_weights(layer.get_weights())
+    import tensorflow as tf
+
+    x, mask = rng.standard_normal((b, t, d)), holes_mask(b, t)
+    ref = flat(layer(tf.constant(x), mask=tf.constant(mask)))
+    got = ours(torch.from_numpy(x), mask=torch.from_numpy(mask))
+    assert len(ref) == 7
+    assert_close(ref, got, "float64")
 
 
 # ---- dropout: Keras keeps the rates on the cell ----------------------------------------------------
@@ -366,7 +392,7 @@ def test_errors_name_the_layer_and_option(tmp_path):
     with pytest.raises(ValueError, match=r"cells\[1\] takes 5 input features but cells\[0\] outputs 2"):
         kt.StackedRNNCells([kt.LSTMCell(2), kt.GRUCell(3, input_size=5)])
     stack = kt.RNN(kt.StackedRNNCells([kt.LSTMCell(2), kt.GRUCell(3)]))
-    with pytest.raises(ValueError, match=r"takes 3 initial state tensor\(s\).*\(4, 2\), \(4, 2\), \(4, 3\)"):
+    with pytest.raises(ValueError, match=r"takes 3 initial state tensor\(s\).*of shapes \(4, 2\), \(4, 2\), \(4, 3\)"):
         stack(torch.zeros(4, 5, 1), initial_state=[torch.zeros(4, 2)])
     with pytest.raises(kt.porting.export.ExportError, match=r"RNN module 'r' has no Keras equivalent"):
         kt.save_keras(kt.RNN(kt.LSTMCell(2, input_size=1), name="r"), tmp_path / "x.keras")
@@ -398,3 +424,14 @@ def test_stack_is_a_torch_citizen():
     assert torch.equal(layer(x), y)  # atomic: the LSTM cell kept its weights
     clone = layer.clone()
     assert clone.cell is not layer.cell and not torch.equal(clone(x), y)
+
+
+def test_layers_pickled_with_rates_on_the_layer_still_load():
+    """Before the rates moved to the cell, a layer's __dict__ held them: unpickling moves them."""
+    layer = kt.LSTM(2, input_size=3)
+    for key, rate in (("dropout", 0.3), ("recurrent_dropout", 0.2)):
+        del layer.cell.__dict__[key]
+        layer.__dict__[key] = rate
+    old = pickle.loads(pickle.dumps(layer))
+    assert (old.dropout, old.recurrent_dropout) == (old.cell.dropout, old.cell.recurrent_dropout) == (0.3, 0.2)
+    assert "dropout" not in old.__dict__

@@ -18,7 +18,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..common.config import check_rate
 from .base_cell import RecurrentCell
+from .stacked import StackedRNNCells
 
 __all__ = ["DropoutMasks"]
 
@@ -29,6 +31,35 @@ class DropoutMasks:
     cell: Any  # a RecurrentCell or a StackedRNNCells of them
     implementation: int
     _forced_dropout_masks: tuple[Any, Any] | None
+
+    def _set_cell_dropout(self, **rates: float) -> None:
+        """``RNN(cell, dropout=r)``: Keras keeps the rates on the cell (``LSTMCell(4, dropout=r)``);
+        a rate given to the layer goes there (0 keeps the cell's)."""
+        for key, value in rates.items():
+            rate = check_rate(key, value)
+            if not rate:
+                continue
+            if isinstance(self.cell, StackedRNNCells):
+                raise ValueError(f"RNN with StackedRNNCells: give {key} to the cells (LSTMCell(..., {key}={rate}))")
+            if getattr(self.cell, key) not in (0.0, rate):
+                raise ValueError(f"RNN: {key}={rate} but its cell has {key}={getattr(self.cell, key)}")
+            setattr(self.cell, key, rate)
+
+    @property
+    def dropout(self) -> float:
+        """The input dropout rate; Keras keeps it on the cell (a stack's members have their own)."""
+        return self.cell.dropout
+
+    @property
+    def recurrent_dropout(self) -> float:
+        return self.cell.recurrent_dropout
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # Modules pickled before the rates moved to the cell kept them on the layer.
+        old = {k: state.pop(k) for k in ("dropout", "recurrent_dropout") if k in state}
+        super().__setstate__(state)  # type: ignore[misc]
+        for key, value in old.items():
+            setattr(self.cell, key, value)
 
     def _per_gate_dropout(self, cell: RecurrentCell | None = None) -> bool:
         cell = self.cell if cell is None else cell

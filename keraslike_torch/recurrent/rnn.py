@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from ..common import precision as _precision
 from ..common import tracing
-from ..common.config import RecordsConfig, as_bool_mask, check_rate, loaded_shape
+from ..common.config import RecordsConfig, as_bool_mask, loaded_shape
 from .base_cell import RecurrentCell
 from .dropout import DropoutMasks
 from .fused import MaskSpans, fused_call, fused_call_masked, mask_spans, place_outputs
@@ -127,28 +127,6 @@ class RNN(DropoutMasks, RecordsConfig, nn.Module):
                     f"activation={c.activation.name}, recurrent_activation={c.recurrent_activation.name}"
                     + (", reset_after=False" if getattr(c, "reset_after", True) is False else "")
                 )
-
-    def _set_cell_dropout(self, **rates: float) -> None:
-        """``RNN(cell, dropout=r)``: Keras keeps the rates on the cell (``LSTMCell(4, dropout=r)``);
-        a rate given to the layer goes there (0 keeps the cell's)."""
-        for key, value in rates.items():
-            rate = check_rate(key, value)
-            if not rate:
-                continue
-            if isinstance(self.cell, StackedRNNCells):
-                raise ValueError(f"RNN with StackedRNNCells: give {key} to the cells (LSTMCell(..., {key}={rate}))")
-            if getattr(self.cell, key) not in (0.0, rate):
-                raise ValueError(f"RNN: {key}={rate} but its cell has {key}={getattr(self.cell, key)}")
-            setattr(self.cell, key, rate)
-
-    @property
-    def dropout(self) -> float:
-        """The input dropout rate; Keras keeps it on the cell (a stack's members have their own)."""
-        return self.cell.dropout
-
-    @property
-    def recurrent_dropout(self) -> float:
-        return self.cell.recurrent_dropout
 
     def _family_keywords(self, units: int, kwargs: dict[str, Any]) -> dict[str, Any]:
         """A cell family's constructor keywords as :class:`RNN`'s: the cell (``cell_class`` built
@@ -293,9 +271,10 @@ class RNN(DropoutMasks, RecordsConfig, nn.Module):
             )
         if len(states) != n:
             names = "[h, c]" if n == 2 else "[h]" if n == 1 else "the cells' states in order"
+            shapes = (f"each ({batch}, {sizes[0]})" if len(set(sizes)) == 1
+                      else "of shapes " + ", ".join(f"({batch}, {u})" for u in sizes))
             raise ValueError(
-                f"{type(self).__name__} takes {n} initial state tensor(s) ({names}), of shapes "
-                f"{', '.join(f'({batch}, {u})' for u in sizes)}; got {len(states)}"
+                f"{type(self).__name__} takes {n} initial state tensor(s) ({names}), {shapes}; got {len(states)}"
             )
         w = self.cell.weight_hh
         out = []

@@ -67,6 +67,21 @@ def test_keras1_bidirectional_lstm_weights_and_outputs(backend, tfk, rng):
     np.testing.assert_allclose(model(torch.from_numpy(x)).detach().numpy(), np.asarray(ref(x)), rtol=1e-5, atol=1e-6)
 
 
+def test_keras1_bidirectional_gru_split(rng):
+    """Keras 1 Bidirectional(GRU): 9 per-gate arrays (z, r, h: W, U, b) per direction, 18 in all,
+    go to each direction in Keras 2's (z, r, h) concatenation (no fixture file holds one)."""
+    bi = kt.Bidirectional(kt.GRU(3, input_size=2, reset_after=False, keras_version=1))
+    per_gate = {d: [rng.standard_normal(shape).astype("float32") for _ in "zrh" for shape in ((2, 3), (3, 3), (3,))]
+                for d in ("forward", "backward")}
+    arrays = per_gate["forward"] + per_gate["backward"]
+    bi.set_keras_weights(kt.porting.layouts.to_keras_layout(bi, arrays, generation=1))
+    for d, layer in (("forward", bi.forward_layer), ("backward", bi.backward_layer)):
+        a = per_gate[d]
+        expected = [np.concatenate([a[3 * g + j] for g in range(3)], axis=-1) for j in range(3)]
+        for got, want in zip(layer.get_keras_weights(), expected):
+            np.testing.assert_array_equal(got, want)
+
+
 # ---- Keras 2.0.x Embedding dtype -------------------------------------------------------------------
 
 _INIT = {"class_name": "VarianceScaling", "config": {"scale": 1.0, "mode": "fan_avg", "distribution": "uniform",

@@ -81,7 +81,8 @@ def test_rnn_cells_parity(K, case, dtype, rng):
     holes plus given initial states; go_backwards for the GRU(reset_after=False) and the stack."""
     specs = CASES[case]
     b, t, d = 3, 6, 4
-    kw = dict(return_sequences=True, return_state=True, go_backwards=case in ("gru_v1", "stack"))
+    kw = dict(return_sequences=True, return_state=True, go_backwards=case in ("gru_v1", "stack"),
+              zero_output_for_mask=case == "stack")
     layer = keras_rnn(K, specs, d, dtype, rng, **kw)
     ours = ours_rnn(specs, dtype, **kw)
     ours.set_keras_weights(layer.get_weights())
@@ -337,6 +338,15 @@ def test_files_and_live(saved, route):
     assert isinstance(layers["stacked"].cell, kt.StackedRNNCells)
     assert layers["single"].cell.dropout == pytest.approx(0.2)
     assert isinstance(layers["bi"].forward_layer.cell, kt.GRUCell)
+
+
+def test_keras3_legacy_h5(keras3, tmp_path, rng):
+    """Keras 3's legacy writer (``model.save("x.h5")``) of the same model."""
+    model = _keras_model(keras3, rng)
+    model.save(tmp_path / "m.h5")
+    x = _inputs(rng)
+    got = kt.load_model(tmp_path / "m.h5")(torch.from_numpy(x))
+    assert_close([np.asarray(a) for a in model(x)], got, "float32")
 
 
 def test_keras_2_2_4_style_config(tfk, rng):

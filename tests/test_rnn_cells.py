@@ -434,6 +434,11 @@ def test_stack_is_a_torch_citizen():
     assert torch.equal(layer(x), y)  # atomic: the LSTM cell kept its weights
     clone = layer.clone()
     assert clone.cell is not layer.cell and not torch.equal(clone(x), y)
+    one = kt.RNN(kt.StackedRNNCells([kt.LSTMCell(3)]), return_state=True)
+    single = kt.RNN(kt.LSTMCell(3), return_state=True)
+    one(x)  # builds
+    single.set_keras_weights(one.get_keras_weights())
+    assert all(torch.equal(a, b) for a, b in zip(one(x), single(x)))  # a stack of one is its cell
 
 
 def test_layers_pickled_with_rates_on_the_layer_still_load():

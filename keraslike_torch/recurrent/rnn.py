@@ -397,7 +397,7 @@ class RNN(DropoutMasks, RecordsConfig, nn.Module):
             mask = mask.flip(1) if mask is not None else None
         members = cell_members(self.cell)
         if len(members) == 1:
-            return self._run_cell(self.cell, x, mask, states, training, zero_out, self.return_sequences, need_states)
+            return self._run_cell(members[0], x, mask, states, training, zero_out, self.return_sequences, need_states)
         # A stack runs member by member over the whole sequence (stacked.py says why that is Keras's
         # per-step stacking): each member's sequence, in processing order, is the next one's input.
         finals: list[Tensor] = []

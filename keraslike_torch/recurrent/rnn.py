@@ -57,8 +57,10 @@ def validate_mask(mask: Any, batch: int, steps: int, device: torch.device) -> Te
 
 
 class RNN(DropoutMasks, RecordsConfig, nn.Module):
-    """Runs a :class:`~keraslike_torch.cells.RecurrentCell` over time with Keras's ``RNN``
-    semantics. Use the subclasses :class:`LSTM`, :class:`GRU` and :class:`SimpleRNN`.
+    """Runs a :class:`~keraslike_torch.cells.RecurrentCell` (or a :class:`StackedRNNCells` of them)
+    over time with Keras's ``RNN`` semantics: ``kt.RNN(kt.LSTMCell(8, dropout=0.2))`` is Keras's
+    ``RNN(LSTMCell(8, dropout=0.2))``; the subclasses :class:`LSTM`, :class:`GRU` and
+    :class:`SimpleRNN` are the families' layers.
 
     A subclass naming a ``cell_class`` (a cell family: LSTM, GRU, SimpleRNN) is built from
     ``units`` and keywords instead of a cell: its ``__init__(self, units, **kwargs)`` takes the

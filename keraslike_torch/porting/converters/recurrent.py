@@ -119,7 +119,7 @@ def _nested(spec: dict, ctx: ConvertContext) -> RNN:
     module = convert_layer(spec["class_name"], spec.get("config", {}), ctx)
     if not isinstance(module, RNN):
         raise UnsupportedLayerError(
-            f"Bidirectional can wrap LSTM, GRU and SimpleRNN layers, not {spec['class_name']!r}"
+            f"Bidirectional can wrap LSTM, GRU, SimpleRNN and RNN layers, not {spec['class_name']!r}"
         )
     return module
 

@@ -15,13 +15,14 @@ from .porting.graph import KerasModel
 from .porting.live import from_keras
 from .porting.loading import load_model
 from .porting.weights import load_weights, read_weights
-from .recurrent import GRU, LSTM, RNN, Bidirectional, SimpleRNN
+from .recurrent import GRU, LSTM, RNN, Bidirectional, GRUCell, LSTMCell, SimpleRNN, SimpleRNNCell, StackedRNNCells
 from .tools.summary import summary
 
 _compat.install()
 
 __all__ = [
     "LSTM", "GRU", "SimpleRNN", "RNN", "Bidirectional", "from_keras", "summary",
+    "LSTMCell", "GRUCell", "SimpleRNNCell", "StackedRNNCells",
     "KerasModel", "load_model", "load_weights", "model_from_json", "model_from_config", "read_weights",
     "KerasFileError",
     "activations", "cells", "converters", "initializers", "testing",

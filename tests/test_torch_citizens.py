@@ -82,6 +82,10 @@ RNNS: dict[str, Callable[[], nn.Module]] = {
     "bi_concat": lambda: kt.Bidirectional(kt.LSTM(5, return_sequences=True)),
     "bi_none_state": lambda: kt.Bidirectional(kt.GRU(5, return_state=True), merge_mode=None),
     "bi_runner": lambda: kt.Bidirectional(kt.LSTM(5, recurrent_activation="hard_sigmoid"), merge_mode="sum"),
+    "rnn_cell": lambda: kt.RNN(kt.GRUCell(5, reset_after=False), return_sequences=True),
+    "stacked": lambda: kt.RNN(kt.StackedRNNCells([kt.LSTMCell(5, recurrent_activation="hard_sigmoid"),
+                                                  kt.GRUCell(4)]), return_state=True),
+    "bi_stacked": lambda: kt.Bidirectional(kt.RNN(kt.StackedRNNCells([kt.SimpleRNNCell(3), kt.LSTMCell(2)]))),
 }
 
 
@@ -372,6 +376,7 @@ META_CASES: dict[str, Callable[[], nn.Module]] = {
     "lstm_no_bias": lambda: kt.LSTM(6, input_size=4, use_bias=False),
     "bi_lstm": lambda: kt.Bidirectional(kt.LSTM(6, input_size=4, return_sequences=True)),
     "bi_gru": lambda: kt.Bidirectional(kt.GRU(6, input_size=4), merge_mode="ave"),
+    "stacked": lambda: kt.RNN(kt.StackedRNNCells([kt.LSTMCell(6, input_size=4), kt.GRUCell(3, input_size=6)])),
     "dense": lambda: core.Dense(3, input_size=4),
     "masking": lambda: core.Masking(0.0),
     "activation": lambda: core.Activation("tanh"),
@@ -426,7 +431,7 @@ def _train_step(m: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, list[torch
 
 
 CACHE_CASES = {k: RNNS[k] for k in ("lstm", "gru_before", "hard_sigmoid", "hard_sigmoid_keras2", "custom_fn",
-                                     "simplernn", "bi_runner", "bi_none_state")}
+                                     "simplernn", "bi_runner", "bi_none_state", "stacked")}
 
 
 @pytest.mark.parametrize("name", list(CACHE_CASES))

@@ -12,7 +12,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-__all__ = ["RecordsConfig", "LazyBuild", "UninitializedBuffer", "check_weights", "loaded_shape", "as_bool_mask"]
+__all__ = ["RecordsConfig", "LazyBuild", "UninitializedBuffer", "check_weights", "loaded_shape", "as_bool_mask",
+           "check_rate"]
 
 
 class RecordsConfig:
@@ -158,3 +159,12 @@ def check_weights(layer_name: str, weights: Sequence[Any], expected: Sequence[tu
             f"{layer_name} expects {len(want)} weights with shapes {want}{note}, got {len(got)} with shapes {got}"
         )
     return [torch.as_tensor(a).to(device=device, dtype=dtype) for a in arrays]
+
+
+def check_rate(name: str, value: Any) -> float:
+    """A dropout rate: a number in [0, 1) (ValueError naming ``name`` otherwise)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)):
+        raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
+    if not 0.0 <= float(value) < 1.0:
+        raise ValueError(f"{name} must be in [0, 1), got {value}")
+    return float(value)

@@ -45,7 +45,7 @@ MAX_PARAMS_WITHOUT_FILE = 2**32  # configs read without a file (model_from_json,
 MIN_PARAM_BUDGET = 2**24  # any file may ask for 16M parameters (64 MB)
 
 _GATES = {"LSTM": 4, "GRU": 3, "SimpleRNN": 1, "LSTMV1": 4, "GRUV1": 3, "UnifiedLSTM": 4, "UnifiedGRU": 3,
-          "CuDNNLSTM": 4, "CuDNNGRU": 3}
+          "CuDNNLSTM": 4, "CuDNNGRU": 3, "LSTMCell": 4, "GRUCell": 3, "SimpleRNNCell": 1}
 
 
 def _label(class_name: str, config: dict) -> str:

@@ -117,7 +117,7 @@ def _trainable_flags(module: Any) -> list[bool]:
     if isinstance(module, Bidirectional):
         return _trainable_flags(module.forward_layer) + _trainable_flags(module.backward_layer)
     if isinstance(module, RNN):
-        return [True] * (3 if module.cell.use_bias else 2)
+        return [True] * len(module.cell.keras_weight_shapes(1))
     inner = getattr(module, "layer", None)
     if isinstance(inner, nn.Module) and type(module).__name__ == "TimeDistributed":
         return _trainable_flags(inner)
@@ -176,6 +176,9 @@ def to_keras_layout(module: nn.Module, arrays: Sequence[np.ndarray], generation:
     arrays = [np.asarray(a) for a in arrays]
     if isinstance(module, Bidirectional):
         n = keras_weight_count(module.forward_layer)
+        keras1 = {LSTM: 12, GRU: 9}.get(type(module.forward_layer))  # Keras 1's per-gate arrays
+        if keras1 and len(arrays) == 2 * keras1 and keras_weight_count(module.backward_layer) == n:
+            n = keras1
         return (to_keras_layout(module.forward_layer, arrays[:n], generation, where + " (forward)")
                 + to_keras_layout(module.backward_layer, arrays[n:], generation, where + " (backward)"))
     if isinstance(module, RNN):

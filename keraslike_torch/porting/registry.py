@@ -142,25 +142,28 @@ _DTYPES = {
 }
 
 
-def torch_dtype(keras_dtype: Any, default: torch.dtype = torch.float32) -> torch.dtype:
-    """A Keras dtype or dtype-policy config (any generation) as a torch dtype."""
+def torch_dtype(keras_dtype: Any, default: torch.dtype = torch.float32, where: str = "") -> torch.dtype:
+    """A Keras dtype or dtype-policy config (any generation) as a torch dtype; ``where`` (the
+    layer, as :func:`layer_label` writes it) begins the error message."""
     if keras_dtype is None:
         return default
     if isinstance(keras_dtype, dict):
         cfg = keras_dtype.get("config", {})
         name = cfg.get("name") if isinstance(cfg, dict) else cfg
-        return torch_dtype(name, default)
+        return torch_dtype(name, default, where)
     name = str(keras_dtype)
     if name.startswith("<dtype: '"):  # repr of a tf.DType
         name = name[len("<dtype: '"): -2]
     if name not in _DTYPES:
-        raise UnsupportedLayerError(f"unsupported Keras dtype {keras_dtype!r}")
+        raise UnsupportedLayerError(f"{where or 'layer'}: unsupported Keras dtype {keras_dtype!r}")
     return _DTYPES[name]
 
 
-def config_dtype(config: dict, ctx: ConvertContext) -> torch.dtype:
-    """The torch dtype a layer config asks for (``ctx.dtype`` overrides it)."""
-    return ctx.dtype if ctx.dtype is not None else torch_dtype(config.get("dtype"))
+def config_dtype(config: dict, ctx: ConvertContext, kind: str = "") -> torch.dtype:
+    """The torch dtype a layer config asks for (``ctx.dtype`` overrides it); errors name the
+    layer (``kind``: its Keras class)."""
+    where = layer_label(kind, config) if kind else f"layer {str(config.get('name', '?'))!r}"
+    return ctx.dtype if ctx.dtype is not None else torch_dtype(config.get("dtype"), where=where)
 
 
 # ---- option checking, shared by every converter ------------------------------------------------

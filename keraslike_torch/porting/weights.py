@@ -16,7 +16,7 @@ import numpy as np
 from torch import nn
 
 from ..layers import KerasOp
-from ..recurrent import RNN, Bidirectional
+from ..recurrent import RNN, Bidirectional, StackedRNNCells
 from .formats import Keras3Weights, KerasFile, KerasFileError, LegacyWeights, open_keras_file
 from .graph import KerasModel, assign_atomically, has_weights
 from .layouts import to_keras_layout
@@ -58,6 +58,8 @@ def _keras3_arrays(store: Keras3Weights, path: str, module: nn.Module) -> list[n
     if isinstance(module, Bidirectional):
         return (_keras3_arrays(store, f"{path}/forward_layer", module.forward_layer)
                 + _keras3_arrays(store, f"{path}/backward_layer", module.backward_layer))
+    if isinstance(module, RNN) and isinstance(module.cell, StackedRNNCells):
+        return _keras3_stack(store, path, module) + store.vars(path)
     if isinstance(module, RNN):
         return store.vars(f"{path}/cell") + store.vars(path)
     inner = getattr(module, "layer", None)
@@ -67,6 +69,29 @@ def _keras3_arrays(store: Keras3Weights, path: str, module: nn.Module) -> list[n
     if groups:
         return [a for g in groups for a in store.vars(f"{path}/{g}")]
     return store.vars(path)
+
+
+def _keras3_stack(store: Keras3Weights, path: str, module: RNN) -> list[np.ndarray]:
+    """A StackedRNNCells' arrays: Keras 3 keeps each cell under ``cell/cells/<class in snake_case>``,
+    counted per class as layers are (``lstm_cell``, ``lstm_cell_1``, ``gru_cell``), in cell order."""
+    used: dict[str, int] = {}
+    arrays: list[np.ndarray] = []
+    for k, cell in enumerate(module.cell.members):  # type: ignore[union-attr]
+        name = _snake(type(cell).__name__)
+        if name in used:
+            used[name] += 1
+            name = f"{name}_{used[name]}"
+        else:
+            used[name] = 0
+        sub = f"{path}/cell/cells/{name}"
+        if not store.has(sub) and store.has(f"{path}/cell/cells/{k}"):
+            sub = f"{path}/cell/cells/{k}"
+        if not store.has(sub):
+            raise KerasFileError(
+                f"the weights file has no group {sub!r} for cell {k} of layer {module.name!r} (StackedRNNCells)"
+            )
+        arrays += store.vars(sub)
+    return arrays
 
 
 def _keras3_plan(model: KerasModel, store: Keras3Weights, path: str = "") -> list[tuple[nn.Module, list[np.ndarray]]]:
@@ -108,6 +133,8 @@ def _keras3_plan(model: KerasModel, store: Keras3Weights, path: str = "") -> lis
 
 
 def _keras_class_of(module: nn.Module) -> str:
+    if type(module) is RNN:  # the generic layer; its cell's class names the families' groups
+        return "RNN"
     return getattr(module, "keras_class", None) or getattr(getattr(module, "cell", None), "keras_class", None) \
         or type(module).__name__
 

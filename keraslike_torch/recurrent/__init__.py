@@ -14,9 +14,10 @@ from .gru import GRU, GRUCell
 from .lstm import LSTM, LSTMCell
 from .rnn import RNN, StateLike, validate_mask
 from .simple_rnn import SimpleRNN, SimpleRNNCell
+from .stacked import StackedRNNCells
 
 __all__ = [
     "RNN", "LSTM", "GRU", "SimpleRNN", "Bidirectional",
-    "RecurrentCell", "LSTMCell", "GRUCell", "SimpleRNNCell",
+    "RecurrentCell", "LSTMCell", "GRUCell", "SimpleRNNCell", "StackedRNNCells",
     "StateLike", "validate_mask",
 ]

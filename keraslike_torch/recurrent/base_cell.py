@@ -28,7 +28,7 @@ from torch import Tensor, nn
 from .. import activations as _activations
 from .. import initializers as _initializers
 from ..common import tracing
-from ..common.config import LazyBuild, check_weights
+from ..common.config import LazyBuild, check_rate, check_weights
 from ..common.precision import cast_all
 
 __all__ = ["RecurrentCell", "project", "project_backward", "project_weight_grad", "inplace_or"]
@@ -126,6 +126,8 @@ class RecurrentCell(LazyBuild, nn.Module):
         kernel_initializer: _initializers.InitializerLike = "glorot_uniform",
         recurrent_initializer: _initializers.InitializerLike = "orthogonal",
         bias_initializer: _initializers.InitializerLike = "zeros",
+        dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
         keras_version: int = 3,
         device: Any = None,
         dtype: torch.dtype | None = None,
@@ -139,6 +141,9 @@ class RecurrentCell(LazyBuild, nn.Module):
             raise ValueError(f"input_size must be a positive integer or None, got {input_size!r}")
         self.units = int(units)
         self.use_bias = bool(use_bias)
+        # Keras keeps the dropout rates on the cell; the layer running it draws the masks.
+        self.dropout = check_rate("dropout", dropout)
+        self.recurrent_dropout = check_rate("recurrent_dropout", recurrent_dropout)
         self.activation = _activations.get(activation, keras_version)
         self.recurrent_activation = _activations.get(recurrent_activation, keras_version)
         self.kernel_initializer = _initializers.get(kernel_initializer)

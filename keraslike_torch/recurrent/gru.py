@@ -21,6 +21,11 @@ class GRUCell(RecurrentCell):
     ``reset_after=True`` (Keras 3 / tf.keras default) has bias (2, 3u) and equals torch.nn.GRU;
     ``reset_after=False`` (standalone Keras 2) has bias (3u,) and applies the reset gate to the
     state before the recurrent matmul.
+
+    >>> import torch, keraslike_torch as kt
+    >>> y, h = kt.RNN(kt.GRUCell(3, recurrent_dropout=0.1), return_state=True)(torch.zeros(2, 4, 5))
+    >>> tuple(y.shape), tuple(h.shape)
+    ((2, 3), (2, 3))
     """
 
     gates = 3

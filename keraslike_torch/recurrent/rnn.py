@@ -9,6 +9,7 @@ SimpleRNN with tanh/relu, masks that are one block per row) and to the sequence 
 
 from __future__ import annotations
 
+import copy
 import inspect
 from collections.abc import Sequence
 from typing import Any, ClassVar
@@ -25,18 +26,11 @@ from .dropout import DropoutMasks
 from .fused import MaskSpans, fused_call, fused_call_masked, mask_spans, place_outputs
 from .packed import PackedSequence, recurrent_entry
 from .runner import scan
+from .stacked import StackedRNNCells, cell_members, state_sizes
 
 __all__ = ["RNN", "StateLike", "validate_mask"]
 
 StateLike = Tensor | Sequence[Tensor] | None
-
-
-def _check_rate(name: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)):
-        raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
-    if not 0.0 <= float(value) < 1.0:
-        raise ValueError(f"{name} must be in [0, 1), got {value}")
-    return float(value)
 
 
 def validate_mask(mask: Any, batch: int, steps: int, device: torch.device) -> Tensor | None:
@@ -63,8 +57,10 @@ def validate_mask(mask: Any, batch: int, steps: int, device: torch.device) -> Te
 
 
 class RNN(DropoutMasks, RecordsConfig, nn.Module):
-    """Runs a :class:`~keraslike_torch.cells.RecurrentCell` over time with Keras's ``RNN``
-    semantics. Use the subclasses :class:`LSTM`, :class:`GRU` and :class:`SimpleRNN`.
+    """Runs a :class:`~keraslike_torch.cells.RecurrentCell` (or a :class:`StackedRNNCells` of them)
+    over time with Keras's ``RNN`` semantics: ``kt.RNN(kt.LSTMCell(8, dropout=0.2))`` is Keras's
+    ``RNN(LSTMCell(8, dropout=0.2))``; the subclasses :class:`LSTM`, :class:`GRU` and
+    :class:`SimpleRNN` are the families' layers.
 
     A subclass naming a ``cell_class`` (a cell family: LSTM, GRU, SimpleRNN) is built from
     ``units`` and keywords instead of a cell: its ``__init__(self, units, **kwargs)`` takes the
@@ -90,7 +86,7 @@ class RNN(DropoutMasks, RecordsConfig, nn.Module):
 
     def __init__(
         self,
-        cell: RecurrentCell,
+        cell: RecurrentCell | StackedRNNCells,
         *,
         return_sequences: bool = False,
         return_state: bool = False,
@@ -111,8 +107,7 @@ class RNN(DropoutMasks, RecordsConfig, nn.Module):
         self.return_state = bool(return_state)
         self.go_backwards = bool(go_backwards)
         self.stateful = bool(stateful)
-        self.dropout = _check_rate("dropout", dropout)
-        self.recurrent_dropout = _check_rate("recurrent_dropout", recurrent_dropout)
+        self._set_cell_dropout(dropout=dropout, recurrent_dropout=recurrent_dropout)
         self.zero_output_for_mask = bool(zero_output_for_mask)
         self.unroll = bool(unroll)  # accepted for Keras compatibility; results do not depend on it
         self.time_major = bool(time_major)
@@ -127,12 +122,13 @@ class RNN(DropoutMasks, RecordsConfig, nn.Module):
         self._states: tuple[Tensor, ...] | None = None
         self._forced_dropout_masks: tuple[Any, Any] | None = None
         self.output_mask: Tensor | None = None
-        if use_fused is True and cell.fused_mode() is None:
-            raise ValueError(
-                f"use_fused=True but no torch kernel computes {type(self).__name__} with "
-                f"activation={cell.activation.name}, recurrent_activation={cell.recurrent_activation.name}"
-                + (", reset_after=False" if getattr(cell, "reset_after", True) is False else "")
-            )
+        for c in cell_members(cell):
+            if use_fused is True and c.fused_mode() is None:
+                raise ValueError(
+                    f"use_fused=True but no torch kernel computes {type(self).__name__} with "
+                    f"activation={c.activation.name}, recurrent_activation={c.recurrent_activation.name}"
+                    + (", reset_after=False" if getattr(c, "reset_after", True) is False else "")
+                )
 
     def _family_keywords(self, units: int, kwargs: dict[str, Any]) -> dict[str, Any]:
         """A cell family's constructor keywords as :class:`RNN`'s: the cell (``cell_class`` built
@@ -200,6 +196,11 @@ class RNN(DropoutMasks, RecordsConfig, nn.Module):
         """A new layer of the same type and configuration (fresh weights), on this layer's device
         and dtype, with ``overrides`` applied."""
         config = self.get_config()
+        if type(self).cell_class is None:  # RNN(cell): a copy of the cell, with fresh weights
+            cell = copy.deepcopy(self.cell)
+            if cell.built:
+                cell.reset_parameters()
+            return type(self)(**{**config, "cell": cell, **overrides})
         w = self.cell.weight_hh
         config.update(dtype=w.dtype, device=w.device, input_size=self.cell.input_size)
         config.update(overrides)
@@ -263,7 +264,7 @@ class RNN(DropoutMasks, RecordsConfig, nn.Module):
         return x
 
     def _check_states(self, states: Any, batch: int) -> tuple[Tensor, ...]:
-        n, u = self.cell.state_count, self.cell.units
+        n, sizes = self.cell.state_count, state_sizes(self.cell)
         if isinstance(states, (Tensor, np.ndarray)):
             states = [states]
         if not isinstance(states, (list, tuple)):
@@ -271,13 +272,15 @@ class RNN(DropoutMasks, RecordsConfig, nn.Module):
                 f"initial_state must be a tensor or a list of {n} tensors, got {type(states).__name__}"
             )
         if len(states) != n:
+            names = "[h, c]" if n == 2 else "[h]" if n == 1 else "the cells' states in order"
+            shapes = (f"each ({batch}, {sizes[0]})" if len(set(sizes)) == 1
+                      else "of shapes " + ", ".join(f"({batch}, {u})" for u in sizes))
             raise ValueError(
-                f"{type(self).__name__} takes {n} initial state tensor(s) "
-                f"({'[h, c]' if n == 2 else '[h]'}), each ({batch}, {u}); got {len(states)}"
+                f"{type(self).__name__} takes {n} initial state tensor(s) ({names}), {shapes}; got {len(states)}"
             )
         w = self.cell.weight_hh
         out = []
-        for i, s in enumerate(states):
+        for i, (s, u) in enumerate(zip(states, sizes)):
             if not isinstance(s, Tensor):
                 s = torch.as_tensor(np.asarray(s))
             if tuple(s.shape) != (batch, u):
@@ -306,16 +309,15 @@ class RNN(DropoutMasks, RecordsConfig, nn.Module):
             return tuple(s.to(device=w.device, dtype=w.dtype) for s in self._states)
         if self.stateful:
             tracing.check_stateful(type(self).__name__)
-        zeros = x.new_zeros(batch, self.cell.units)
-        return tuple(zeros for _ in range(self.cell.state_count))
+        return tuple(x.new_zeros(batch, u) for u in state_sizes(self.cell))
 
     # ---- forward ------------------------------------------------------------------------------
 
-    def _use_fused(self, dmask: Tensor | None, rmask: Tensor | None, spans: MaskSpans | None,
-                   has_mask: bool) -> bool:
+    def _use_fused(self, cell: RecurrentCell, dmask: Tensor | None, rmask: Tensor | None,
+                   spans: MaskSpans | None, has_mask: bool) -> bool:
         """Torch's kernels apply: a tanh/sigmoid-type cell, no per-gate dropout masks, and a mask
         (if any) not being traced (any pattern: :func:`~.fused.mask_spans`)."""
-        if self.use_fused is False or self.cell.fused_mode() is None or rmask is not None:
+        if self.use_fused is False or cell.fused_mode() is None or rmask is not None:
             return False
         if dmask is not None and dmask.dim() != 2:
             return False
@@ -392,42 +394,61 @@ class RNN(DropoutMasks, RecordsConfig, nn.Module):
                 return self.run(x.to(amp), mask, tuple(_precision.cast_all(states, amp)), training,
                                 zero_output_for_mask, need_states)
         zero_out = self.zero_output_for_mask if zero_output_for_mask is None else zero_output_for_mask
-        dmask, rmask = self._dropout_masks(x, training)
         if self.go_backwards:
             x = x.flip(1)
             mask = mask.flip(1) if mask is not None else None
+        members = cell_members(self.cell)
+        if len(members) == 1:
+            return self._run_cell(members[0], x, mask, states, training, zero_out, self.return_sequences, need_states)
+        # A stack runs member by member over the whole sequence (stacked.py says why that is Keras's
+        # per-step stacking): each member's sequence, in processing order, is the next one's input.
+        finals: list[Tensor] = []
+        seq: Tensor | None = x
+        for k, cell in enumerate(members):
+            mine, states = states[:cell.state_count], states[cell.state_count:]
+            keep_seq = self.return_sequences or k < len(members) - 1
+            assert seq is not None
+            seq, last, final = self._run_cell(cell, seq, mask, mine, training, zero_out, keep_seq, need_states)
+            finals.extend(final)
+        return seq, last, tuple(finals)
+
+    def _run_cell(
+        self, cell: RecurrentCell, x: Tensor, mask: Tensor | None, states: tuple[Tensor, ...],
+        training: bool, zero_out: bool, return_sequences: bool, need_states: bool,
+    ) -> tuple[Tensor | None, Tensor, tuple[Tensor, ...]]:
+        """:meth:`run` of one cell on input in processing order."""
+        dmask, rmask = self._dropout_masks(x, training, cell)
         traced = tracing.is_tracing()
         # While tracing a mask always goes to the runner's functional loop (no value dispatch).
         spans = mask_spans(mask) if mask is not None and not traced else None
-        if self._use_fused(dmask, rmask, spans, mask is not None):
-            mode = self.cell.fused_mode()
+        if self._use_fused(cell, dmask, rmask, spans, mask is not None):
+            mode = cell.fused_mode()
             assert mode is not None
             if dmask is not None:
                 x = x * dmask.unsqueeze(1)
             hx = tuple(s.unsqueeze(0) for s in states)
-            weights = self.cell.fused_weights(x.dtype)
+            weights = cell.fused_weights(x.dtype)
             if spans is None:
-                out, final = fused_call(mode, x, hx, weights, self.cell.use_bias, training)
+                out, final = fused_call(mode, x, hx, weights, cell.use_bias, training)
                 final = tuple(f[0] for f in final)
-                return (out if self.return_sequences else None), out[:, -1], final
+                return (out if return_sequences else None), out[:, -1], final
             need = self.return_state or self.stateful or need_states
             out, final = fused_call_masked(  # type: ignore[assignment]
-                mode, x, hx, weights, self.cell.use_bias, training, spans, need
+                mode, x, hx, weights, cell.use_bias, training, spans, need
             )
-            seq = place_outputs(out, spans, repeat_last=not zero_out) if self.return_sequences else None
+            seq = place_outputs(out, spans, repeat_last=not zero_out) if return_sequences else None
             last_valid = spans.mask[:, -1] if zero_out else spans.length > 0
             last = torch.where(last_valid.unsqueeze(1), final[0], 0.0)
             return seq, last, final
-        xp = self.cell.input_projection(x, dmask)
+        xp = cell.input_projection(x, dmask)
         mask_tm = mask.t() if mask is not None else None
-        out_tm, last, final = scan(
-            self.cell, xp, states, mask_tm, rmask, zero_out, self.return_sequences
-        )
+        out_tm, last, final = scan(cell, xp, states, mask_tm, rmask, zero_out, return_sequences)
         seq = out_tm.transpose(0, 1) if out_tm is not None else None
         return seq, last, final
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # type: ignore[override]
-        shape = loaded_shape(state_dict, prefix + "cell.weight_ih")  # None: absent or unbuilt
+        first = "cell.cells.0.weight_ih" if isinstance(self.cell, StackedRNNCells) else "cell.weight_ih"
+        shape = loaded_shape(state_dict, prefix + first)  # None: absent or unbuilt
         if not self.cell.built and shape is not None:
             self.cell.build(int(shape[1]))
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
@@ -450,6 +471,8 @@ def _family_signature(cls: type[RNN]) -> inspect.Signature:
         p for p in inspect.signature(RNN.__init__).parameters.values()
         if p.kind is par.KEYWORD_ONLY and p.name not in cls.omitted_keywords
     ]
-    rest = cls.cell_class.keyword_parameters() + layer
+    cell_keywords = cls.cell_class.keyword_parameters()
+    names = {p.name for p in cell_keywords}  # dropout rates: the cell's (as in Keras)
+    rest = cell_keywords + [p for p in layer if p.name not in names]
     last = sorted((p for p in rest if p.name in _FACTORY_KEYWORDS), key=lambda p: _FACTORY_KEYWORDS.index(p.name))
     return inspect.Signature(head + [p for p in rest if p.name not in _FACTORY_KEYWORDS] + last)

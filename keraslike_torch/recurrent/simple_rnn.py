@@ -14,7 +14,12 @@ __all__ = ["SimpleRNNCell", "SimpleRNN"]
 
 
 class SimpleRNNCell(RecurrentCell):
-    """Keras SimpleRNN cell: ``h' = activation(x @ K + b + h @ U)``."""
+    """Keras SimpleRNN cell: ``h' = activation(x @ K + b + h @ U)``.
+
+    >>> import torch, keraslike_torch as kt
+    >>> tuple(kt.RNN(kt.SimpleRNNCell(3, activation="relu"), go_backwards=True)(torch.zeros(2, 4, 5)).shape)
+    (2, 3)
+    """
 
     gates = 1
     state_count = 1

@@ -77,8 +77,18 @@ def _embedding(config: dict, ctx: ConvertContext) -> KerasLayer:
         o.pop("input_dim"),
         o.pop("output_dim"),
         **o,
-        **_common(config, ctx),
+        **_common(_embedding_dtype(config), ctx),
     )
+
+
+_INT_DTYPES = frozenset({"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"})
+
+
+def _embedding_dtype(config: dict) -> dict:
+    """Keras 2.0.x wrote ``"dtype": "int32"`` into Embedding configs: the dtype of its integer
+    input, not of its weights, which are float32."""
+    dtype = config.get("dtype")
+    return {**config, "dtype": "float32"} if isinstance(dtype, str) and dtype in _INT_DTYPES else config
 
 
 @register("Masking")

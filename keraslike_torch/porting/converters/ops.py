@@ -72,21 +72,21 @@ def _concatenate(config: dict) -> Callable[..., Tensor]:
     return lambda xs: torch.cat(list(xs), dim=axis)
 
 
-def _dtype_of(name: Any) -> torch.dtype | None:
+def _dtype_of(name: Any, where: str = "") -> torch.dtype | None:
     if name is None:
         return None
     ints = {"bool": torch.bool, "int32": torch.int32, "int64": torch.int64, "int8": torch.int8,
             "uint8": torch.uint8, "int16": torch.int16}
-    return ints.get(name) or torch_dtype(name)
+    return ints.get(name) or torch_dtype(name, where=where)
 
 
 def _like(fn: Callable[..., Tensor], config: dict) -> Callable[..., Tensor]:
-    dtype = _dtype_of(config.get("dtype"))
+    dtype = _dtype_of(config.get("dtype"), f"layer {str(config.get('name', '?'))!r}")
     return lambda x: fn(x, dtype=dtype) if dtype is not None else fn(x)
 
 
 def _cast(config: dict) -> Callable[..., Tensor]:
-    dtype = _dtype_of(config.get("dtype"))
+    dtype = _dtype_of(config.get("dtype"), f"layer {str(config.get('name', '?'))!r}")
     return lambda x: x.to(dtype)
 
 

@@ -15,7 +15,7 @@ from .porting.graph import KerasModel
 from .porting.live import from_keras
 from .porting.loading import load_model
 from .porting.weights import load_weights, read_weights
-from .recurrent import GRU, LSTM, RNN, Bidirectional, SimpleRNN
+from .recurrent import GRU, LSTM, RNN, Bidirectional, ConvLSTM1D, ConvLSTM2D, ConvLSTM3D, SimpleRNN
 from .tools.summary import summary
 
 _compat.install()
@@ -23,7 +23,7 @@ _compat.install()
 __all__ = [
     "LSTM", "GRU", "SimpleRNN", "RNN", "Bidirectional", "from_keras", "summary",
     "KerasModel", "load_model", "load_weights", "model_from_json", "model_from_config", "read_weights",
-    "KerasFileError",
+    "KerasFileError", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D",
     "activations", "cells", "converters", "initializers", "testing",
 ]
 

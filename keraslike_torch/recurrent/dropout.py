@@ -42,7 +42,8 @@ class DropoutMasks:
             return None, None
         if self._forced_dropout_masks is not None:
             return self._forced_masks(x)
-        batch, g, u = x.shape[0], self.cell.gates, self.cell.units
+        batch, g = x.shape[0], self.cell.gates
+        step, state = tuple(x.shape[2:]), self._state_feature_shape(x)
 
         def draw(rate: float, shape: tuple[int, ...]) -> Tensor:
             keep = 1.0 - rate
@@ -50,11 +51,16 @@ class DropoutMasks:
 
         dmask = rmask = None
         if 0.0 < self.dropout:
-            shape = (g, batch, x.shape[2]) if self._per_gate_dropout() else (batch, x.shape[2])
+            shape = (g, batch, *step) if self._per_gate_dropout() else (batch, *step)
             dmask = draw(self.dropout, shape)
         if 0.0 < self.recurrent_dropout:
-            rmask = draw(self.recurrent_dropout, (g if g > 1 else 1, batch, u))
+            rmask = draw(self.recurrent_dropout, (g if g > 1 else 1, batch, *state))
         return dmask, rmask
+
+    def _state_feature_shape(self, x: Tensor) -> tuple[int, ...]:
+        """A state's shape without the batch axis for the input ``x``: ``(units,)`` (the
+        convolutional layers: ``(filters, *output spatial dims)``)."""
+        return (self.cell.units,)
 
     def _forced_masks(self, x: Tensor) -> tuple[Tensor | None, Tensor | None]:
         """Masks given in Keras gate order through :func:`keraslike_torch.testing.dropout_masks`."""

@@ -306,7 +306,7 @@ class RNN(DropoutMasks, RecordsConfig, nn.Module):
             return tuple(s.to(device=w.device, dtype=w.dtype) for s in self._states)
         if self.stateful:
             tracing.check_stateful(type(self).__name__)
-        zeros = x.new_zeros(batch, self.cell.units)
+        zeros = x.new_zeros(batch, *self._state_feature_shape(x))
         return tuple(zeros for _ in range(self.cell.state_count))
 
     # ---- forward ------------------------------------------------------------------------------

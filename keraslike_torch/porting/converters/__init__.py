@@ -2,6 +2,7 @@
 :mod:`keraslike_torch.porting.registry`, one file per family. Importing this package fills the
 registry."""
 
+from . import conv_lstm as _conv_lstm  # noqa: F401
 from . import convolutional as _convolutional  # noqa: F401
 from . import core as _core  # noqa: F401
 from . import merging as _merging  # noqa: F401

@@ -221,14 +221,16 @@ class ConvLSTMCell(LSTMCell):
         # per-gate recurrent dropout: (B, G, f, *S') masks and a grouped convolution
         rm = rmask.transpose(0, 1).contiguous() if rmask is not None else None
         groups = rm.shape[1] if rm is not None else 1
+        # "same", stride 1: symmetric for odd kernels, the odd element on the right for even ones
+        pairs = [((k - 1) // 2, k - 1 - (k - 1) // 2) for k in self.kernel_size]
+        even = any(a != b for a, b in pairs)
+        pad = 0 if even else tuple(a for a, _ in pairs)
+        flat_pad = [p for pair in reversed(pairs) for p in pair]
 
         def step(xp, states, extras, out):
             h, c = states
-            if rm is None:
-                rec = conv(h, w, None, 1, "same")
-            else:
-                hg = (h.unsqueeze(1) * rm).flatten(1, 2)
-                rec = conv(hg, w, None, 1, "same", 1, groups)
+            hg = h if rm is None else (h.unsqueeze(1) * rm).flatten(1, 2)
+            rec = conv(F.pad(hg, flat_pad) if even else hg, w, None, 1, pad, 1, groups)
             z = xp.add_(rec) if inplace else xp + rec
             if gates_elementwise:
                 i, fg = ra(z[:, : 2 * f]).chunk(2, 1)
@@ -389,6 +391,23 @@ class ConvLSTM(RNN):
         if x.device != w.device:
             raise ValueError(f"input is on {x.device} but the layer's weights are on {w.device}")
         return x
+
+    def _forced_masks(self, x: Tensor) -> tuple[Tensor | None, Tensor | None]:
+        """Masks forced by :func:`keraslike_torch.testing.dropout_masks`, in Keras's layout (one
+        per gate, each shaped like a step's input or state in the layer's data_format)."""
+        forced = self._forced_dropout_masks
+        assert forced is not None
+
+        def inward(m: Any) -> list[Tensor] | None:
+            if m is None:
+                return None
+            return [self._inward(torch.as_tensor(np.asarray(a)), 1) for a in (m if isinstance(m, (list, tuple)) else [m])]
+
+        self._forced_dropout_masks = (inward(forced[0]), inward(forced[1]))
+        try:
+            return super()._forced_masks(x)
+        finally:
+            self._forced_dropout_masks = forced
 
     def _state_feature_shape(self, x: Tensor) -> tuple[int, ...]:
         return (self.cell.units, *self.cell.output_spatial(x.shape[3:]))  # type: ignore[operator]

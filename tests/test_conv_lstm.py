@@ -98,7 +98,7 @@ def test_channels_first(K, dtype, rng):
     kw = dict(filters=3, kernel_size=(3, 2), padding="same", strides=(1, 2), return_sequences=True,
               return_state=True)
     last = keras_layer(K, "ConvLSTM2D", (4, 7, 6, 2), dtype, rng, **kw)
-    first = getattr(K.layers, "ConvLSTM2D")(dtype=dtype, data_format="channels_first", **kw)
+    first = K.layers.ConvLSTM2D(dtype=dtype, data_format="channels_first", **kw)
     first.build((None, 4, 2, 7, 6))
     first.set_weights(last.get_weights())
     module = kt.from_keras(first)
@@ -276,7 +276,7 @@ def test_config_errors_name_the_layer_and_option():
         convert_layer("ConvLSTM2D", {**base, "time_major": True})
     with pytest.raises(UnsupportedLayerError, match=r"ConvLSTM2D layer 'cl': nb_filter=2 .*Keras 1"):
         convert_layer("ConvLSTM2D", {"name": "cl", "nb_filter": 2, "nb_row": 3, "nb_col": 3})
-    with pytest.raises(UnsupportedLayerError, match=r"ConvLSTM3D layer 'cl': unsupported config option\(s\) \['mystery'\]"):
+    with pytest.raises(UnsupportedLayerError, match=r"ConvLSTM3D layer 'cl': unsupported config option.*'mystery'"):
         convert_layer("ConvLSTM3D", {**base, "kernel_size": 2, "mystery": 1})
     with pytest.raises(UnsupportedLayerError, match=r"ConvLSTM1D layer 'cl': ConvLSTM1D: kernel_size must be"):
         convert_layer("ConvLSTM1D", base)
@@ -314,7 +314,8 @@ def test_call_errors_name_the_layer():
         kt.ConvLSTM2D(2, 3, data_format="nhwc")
     before = layer.get_keras_weights()
     bad = [np.zeros((3, 3, 3, 8)), np.zeros((3, 3, 2, 8)), np.zeros(7)]
-    with pytest.raises(ValueError, match=r"ConvLSTM2D\(filters=2, kernel_size=\(3, 3\), use_bias=True\) expects 3 weights"):
+    label = r"ConvLSTM2D\(filters=2, kernel_size=\(3, 3\), use_bias=True\)"
+    with pytest.raises(ValueError, match=label + " expects 3 weights"):
         layer.set_keras_weights(bad)
     for a, b in zip(layer.get_keras_weights(), before):
         np.testing.assert_array_equal(a, b)  # atomic: nothing changed

@@ -257,6 +257,26 @@ def test_torch_citizen():
     np.testing.assert_array_equal(b, [0, 0, 0, 1, 1, 1, 0, 0, 0, 0, 0, 0])
 
 
+def test_autocast_meta_device_and_export():
+    layer = kt.ConvLSTM2D(3, 3, padding="same", return_sequences=True, return_state=True, input_size=2)
+    x = torch.randn(2, 4, 6, 6, 2)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # as the layer cast .to(bfloat16), like torch.nn.LSTM
+        got = layer(x)
+    want = copy.deepcopy(layer).to(torch.bfloat16)(x.to(torch.bfloat16))
+    assert got[0].dtype == torch.bfloat16
+    for a, b in zip(got, want, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    with torch.device("meta"):
+        meta = kt.ConvLSTM2D(3, 3, padding="same", return_sequences=True, return_state=True, input_size=2)
+    meta.to_empty(device="cpu")
+    meta.load_state_dict(layer.state_dict())
+    for a, b in zip(meta(x), layer(x), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    program = torch.export.export(layer, (x,))
+    for a, b in zip(program.module()(x), layer(x), strict=True):
+        torch.testing.assert_close(a, b)
+
+
 def test_training_step_reaches_every_weight():
     layer = kt.ConvLSTM2D(3, 3, padding="same", return_sequences=True)
     x = torch.randn(2, 4, 6, 6, 2, requires_grad=True)

@@ -5,6 +5,7 @@ torch-module behaviour and error messages."""
 from __future__ import annotations
 
 import copy
+import importlib.util
 import io
 import pickle
 import warnings
@@ -17,6 +18,7 @@ from kutil import torch_dtype
 import keraslike_torch as kt
 from keraslike_torch.converters import UnsupportedLayerError, convert_layer
 from keraslike_torch.recurrent import ConvLSTMCell
+from keraslike_torch.tools.codegen import save_converted
 
 DTYPES = ["float32", "float64"]
 
@@ -209,9 +211,10 @@ def _model(K, rng):
     return model
 
 
-@pytest.mark.parametrize("maker, fmt", [("keras3", "keras"), ("tfk", "h5")])
+@pytest.mark.parametrize("maker, fmt", [("keras3", "keras"), ("tfk", "h5"), ("keras3", "h5")])
 def test_files(maker, fmt, request, rng, tmp_path):
-    """Keras 3 saves the .keras zip, tf-keras the legacy .h5: both load, as does the live model."""
+    """Keras 3 saves the .keras zip (and a legacy .h5), tf-keras the legacy .h5: all load (and convert to code), as
+    does the live model."""
     K = request.getfixturevalue(maker)
     model = _model(K, rng)
     path = tmp_path / f"m.{fmt}"
@@ -222,7 +225,11 @@ def test_files(maker, fmt, request, rng, tmp_path):
     live = kt.from_keras(model)
     x = rng.standard_normal((2, 3, 8, 8, 2)).astype("float32")
     want = model.predict(x, verbose=0)
-    for ours in (loaded, live):
+    code, _ = save_converted(loaded, tmp_path / "converted", source=path.name)  # `keraslike-torch convert`
+    spec = importlib.util.spec_from_file_location(f"converted_{maker}_{fmt}", code)
+    written = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(written)
+    for ours in (loaded, live, written.load()):
         got = ours(torch.from_numpy(x)).detach().numpy()
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
     with pytest.raises(kt.converters.UnsupportedLayerError, match="ConvLSTM2D"):

@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from kutil import torch_dtype
+from kutil import generation, torch_dtype
 
 import keraslike_torch as kt
 from keraslike_torch.converters import UnsupportedLayerError, convert_layer
@@ -147,23 +147,36 @@ def test_stateful(K, rng):
     h, c = (np.asarray(v) for v in layer.states)
     np.testing.assert_allclose(module.states[0].numpy(), h, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(module.states[1].numpy(), c, rtol=1e-5, atol=1e-6)
+    module.reset_states([h, c])  # in the layer's layout, as tf-keras's reset_states(states)
+    np.testing.assert_array_equal(module.states[1].numpy(), c)
     with pytest.raises(ValueError, match="batch size 2 but got batch size 3"):
         module(torch.randn(3, 3, 6, 2))
+    with pytest.raises(ValueError, match=r"stateful ConvLSTM1D holds states of shape \(2, 6, 2\) but this input "
+                                         r"needs \(2, 7, 2\)"):
+        module(torch.randn(2, 3, 7, 2))
 
 
-def test_dropout_per_gate_masks_match_keras3(keras3, rng):
+def test_dropout_per_gate_masks(K, rng):
     """Keras draws one mask per gate, shaped like a step's input (dropout) or state (recurrent
     dropout): forced to the same arrays, training outputs agree; in eval dropout does nothing."""
+    import tensorflow as tf
+
     kw = dict(filters=3, kernel_size=3, padding="same", dropout=0.4, recurrent_dropout=0.3,
               return_sequences=True)
-    layer = keras_layer(keras3, "ConvLSTM2D", (3, 5, 5, 2), "float64", rng, **kw)
+    layer = keras_layer(K, "ConvLSTM2D", (3, 5, 5, 2), "float64", rng, **kw)
     module = kt.from_keras(layer)
     x = rng.standard_normal((2, 3, 5, 5, 2))
     inp = [(rng.random((2, 5, 5, 2)) > 0.4) / 0.6 for _ in range(4)]
     rec = [(rng.random((2, 5, 5, 3)) > 0.3) / 0.7 for _ in range(4)]
-    layer.cell._dropout_mask = [keras3.ops.convert_to_tensor(m) for m in inp]
-    layer.cell._recurrent_dropout_mask = [keras3.ops.convert_to_tensor(m) for m in rec]
-    want = np.asarray(layer(x, training=True))
+    inp_t, rec_t = [tf.constant(m) for m in inp], [tf.constant(m) for m in rec]
+    if generation(K) == 3:  # the cell's cached masks (DropoutRNNCell)
+        layer.cell._dropout_mask, layer.cell._recurrent_dropout_mask = inp_t, rec_t
+    else:  # tf-keras's DropoutRNNCellMixin getters, called by the cell at every step
+        layer.cell.get_dropout_mask_for_cell = lambda inputs, training, count=1: inp_t
+        layer.cell.get_recurrent_dropout_mask_for_cell = lambda inputs, training, count=1: rec_t
+    want = np.asarray(layer(tf.constant(x), training=True))
+    vars(layer.cell).pop("get_dropout_mask_for_cell", None)  # tf-keras: its own getters again
+    vars(layer.cell).pop("get_recurrent_dropout_mask_for_cell", None)
     with kt.testing.dropout_masks(module, inputs=inp, recurrent=rec):
         got = module(torch.from_numpy(x), training=True).detach().numpy()
     np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)

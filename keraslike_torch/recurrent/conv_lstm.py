@@ -136,6 +136,10 @@ class ConvLSTM(RNN):
     def _outward(self, t: Tensor, lead: int) -> Tensor:
         return t.movedim(lead, -1) if self.data_format == "channels_last" else t
 
+    def _user_shape(self, batch: int, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """A state's shape in the layer's data_format from its channels-first ``(f, *S)``."""
+        return (batch, *shape[1:], shape[0]) if self.data_format == "channels_last" else (batch, *shape)
+
     @property
     def states(self) -> tuple[Tensor, ...] | None:
         """The stored states of a stateful layer in the layer's data_format (None before its
@@ -213,9 +217,10 @@ class ConvLSTM(RNN):
         if initial_state is not None:
             return self._check_states(initial_state, x.shape[0], shape)
         if self.stateful and self._states is not None and tuple(self._states[0].shape[1:]) != shape:
+            held = self._user_shape(self._states[0].shape[0], tuple(self._states[0].shape[1:]))
             raise ValueError(
-                f"stateful {type(self).__name__} holds states of shape {tuple(self.states[0].shape)} "  # type: ignore[index]
-                f"but this input needs {tuple(self._outward(torch.empty(1, *shape, device='meta'), 1).shape)}"
+                f"stateful {type(self).__name__} holds states of shape {held} but this input needs "
+                f"{self._user_shape(held[0], shape)}; call reset_states(new_states) or use a new layer"
             )
         return super()._initial_states(None, x)
 
@@ -226,7 +231,7 @@ class ConvLSTM(RNN):
             raise ValueError(f"{kind} takes 2 initial state tensors [h, c]; got {type(states).__name__}"
                              + (f" of {len(states)}" if isinstance(states, (list, tuple)) else ""))
         w = self.cell.weight_hh
-        want = None if shape is None else tuple(self._outward(torch.empty(batch, *shape, device="meta"), 1).shape)
+        want = None if shape is None else self._user_shape(batch, shape)
         out = []
         for i, s in enumerate(states):
             s = s if isinstance(s, Tensor) else torch.as_tensor(np.asarray(s))

@@ -25,7 +25,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-
 from _results import write_section  # noqa: E402
 
 B, T, H, W, C, FILTERS, K = 8, 10, 32, 32, 8, 16, 3

@@ -231,12 +231,11 @@ class ConvLSTMCell(LSTMCell):
             if pixel_major:
                 lead = z.permute(perm).shape[:-1]
                 z, c = z.permute(perm).reshape(-1, 4 * f), c.permute(perm).reshape(-1, f)
-            if gates_elementwise:
-                i, fg = ra(z[:, : 2 * f]).chunk(2, 1)
-                o = ra(z[:, 3 * f:])
+            if gates_elementwise:  # one op on the whole (contiguous) z beats three strided ones
+                i, fg, _, o = ra(z).chunk(4, 1)
             else:
                 i, fg, o = ra(z[:, :f]), ra(z[:, f: 2 * f]), ra(z[:, 3 * f:])
-            c_new = torch.addcmul(fg * c, i, act(z[:, 2 * f: 3 * f]))
+            c_new = torch.addcmul(fg * c, i, act(z[:, 2 * f: 3 * f].contiguous()))
             h_new = o * act(c_new)
             if pixel_major:
                 return h_new.view(*lead, f).permute(inv), c_new.view(*lead, f).permute(inv)

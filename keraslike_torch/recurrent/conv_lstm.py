@@ -149,7 +149,7 @@ class ConvLSTM(RNN):
         return tuple(self._outward(s, 1) for s in self._states)
 
     @recurrent_entry
-    def forward(
+    def forward(  # type: ignore[override]  # no PackedSequence: a ConvLSTM input is (B, T, *S, C)
         self,
         inputs: Tensor,
         mask: Any = None,

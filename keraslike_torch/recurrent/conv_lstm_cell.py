@@ -48,7 +48,7 @@ class ConvLSTMCell(LSTMCell):
     [(3, 3, 2, 12), (3, 3, 3, 12), (12,)]
     """
 
-    runner_order = None  # Keras's gate order [i | f | c | o] on the channel axis
+    runner_order: tuple[int, ...] | None = None  # type: ignore[assignment]  # Keras's gate order [i | f | c | o] on the channel axis
     writes_out = False
 
     def __init__(

@@ -119,6 +119,15 @@ def test_channels_first(K, dtype, rng):
     assert report.ok, str(report)
 
 
+def test_zero_output_for_mask_keras3(keras3, rng):
+    """Keras 3's RNN keyword reaches ConvLSTM (through **kwargs): masked outputs are zeros."""
+    layer = keras_layer(keras3, "ConvLSTM2D", (4, 5, 5, 2), "float64", rng, filters=2, kernel_size=3,
+                        padding="same", return_sequences=True, zero_output_for_mask=True)
+    module = kt.from_keras(layer)
+    assert module.zero_output_for_mask
+    kt.testing.assert_keras_parity(layer, module, rng.standard_normal((3, 4, 5, 5, 2)), mask=holey_mask(3, 4))
+
+
 def test_initial_state(K, rng):
     layer = keras_layer(K, "ConvLSTM2D", (3, 6, 6, 2), "float64", rng, filters=3, kernel_size=3,
                         padding="same", strides=2, return_sequences=True, return_state=True)
@@ -247,6 +256,25 @@ def test_files(maker, fmt, request, rng, tmp_path):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
     with pytest.raises(kt.converters.UnsupportedLayerError, match="ConvLSTM2D"):
         kt.save_keras(loaded, tmp_path / "back.keras")
+
+
+@pytest.mark.parametrize("maker, fmt", [("keras3", "keras"), ("tfk", "h5")])
+def test_files_conv_lstm1d_and_3d(maker, fmt, request, rng, tmp_path):
+    K = request.getfixturevalue(maker)
+    L = K.layers
+    a, b = K.Input((3, 7, 2)), K.Input((2, 4, 4, 4, 1))
+    ya = L.Flatten()(L.ConvLSTM1D(2, 3, padding="same", go_backwards=True)(a))
+    yb = L.Flatten()(L.ConvLSTM3D(2, 2, strides=2)(b))
+    model = K.Model([a, b], L.Dense(1)(L.Concatenate()([ya, yb])))
+    for layer in model.layers:
+        layer.set_weights([rng.standard_normal(w.shape).astype("float32") * 0.3 for w in layer.get_weights()])
+    path = tmp_path / f"m.{fmt}"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        model.save(str(path))
+    xs = [rng.standard_normal(s).astype("float32") for s in ((2, 3, 7, 2), (2, 2, 4, 4, 4, 1))]
+    got = kt.load_model(path)(*[torch.from_numpy(x) for x in xs]).detach().numpy()
+    np.testing.assert_allclose(got, model.predict(xs, verbose=0), rtol=1e-4, atol=1e-5)
 
 
 # ---- torch-module behaviour ------------------------------------------------------------------

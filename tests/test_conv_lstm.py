@@ -213,13 +213,13 @@ def test_gradients_conv_lstm2d(K, masked, rng):
 # ---- files and live models ---------------------------------------------------------------------
 
 
-def _model(K, rng):
+def _model(K, rng, recurrent_activation="hard_sigmoid"):
     """A small model like real ones: ConvLSTM2D -> BatchNormalization -> ConvLSTM2D -> Dense head."""
     L = K.layers
     inp = K.Input((3, 8, 8, 2))
     y = L.ConvLSTM2D(4, 3, padding="same", return_sequences=True)(inp)
     y = L.BatchNormalization()(y)
-    y = L.ConvLSTM2D(3, 3, strides=2, recurrent_activation="hard_sigmoid")(y)
+    y = L.ConvLSTM2D(3, 3, strides=2, recurrent_activation=recurrent_activation)(y)
     y = L.Flatten()(y)
     out = L.Dense(2)(y)
     model = K.Model(inp, out)
@@ -254,8 +254,34 @@ def test_files(maker, fmt, request, rng, tmp_path):
     for ours in (loaded, live, written.load()):
         got = ours(torch.from_numpy(x)).detach().numpy()
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
-    with pytest.raises(kt.converters.UnsupportedLayerError, match="ConvLSTM2D"):
-        kt.save_keras(loaded, tmp_path / "back.keras")
+
+
+def test_save_keras_round_trip(keras3, tfk, rng, tmp_path):
+    """kt.save_keras writes ConvLSTM layers to both formats; Keras loads them with our numbers."""
+    model = _model(keras3, rng, "sigmoid")  # (Keras 3's hard_sigmoid has no tf-keras equivalent)
+    model.save(str(tmp_path / "m.keras"))
+    ours = kt.load_model(tmp_path / "m.keras")
+    x = rng.standard_normal((2, 3, 8, 8, 2)).astype("float32")
+    want = ours(torch.from_numpy(x)).detach().numpy()
+    for name, K in (("back.keras", keras3), ("back.h5", tfk)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            kt.save_keras(ours, tmp_path / name)
+            back = K.models.load_model(str(tmp_path / name))
+        assert [type(layer).__name__ for layer in back.layers].count("ConvLSTM2D") == 2
+        np.testing.assert_allclose(back.predict(x, verbose=0), want, rtol=1e-5, atol=1e-6)
+    live = kt.to_keras(ours)
+    np.testing.assert_allclose(np.asarray(live([x])), want, rtol=1e-5, atol=1e-6)
+    # what a format cannot hold is refused, naming the layer and the option
+    conv = [m for m in ours.modules() if isinstance(m, kt.ConvLSTM2D)][1]
+    conv.stateful = True
+    with pytest.raises(kt.converters.UnsupportedLayerError, match=rf"ConvLSTM2D layer '{conv.name}': stateful"):
+        kt.save_keras(ours, tmp_path / "stateful.keras")
+    conv.stateful = False
+    conv.cell.recurrent_activation = kt.activations.get("hard_sigmoid", 2)
+    with pytest.raises(kt.converters.UnsupportedLayerError,
+                       match=rf"ConvLSTM2D layer '{conv.name}': recurrent_activation is the Keras 2 hard_sigmoid"):
+        kt.save_keras(ours, tmp_path / "k2.keras")
 
 
 @pytest.mark.parametrize("maker, fmt", [("keras3", "keras"), ("tfk", "h5")])

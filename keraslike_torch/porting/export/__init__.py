@@ -7,6 +7,7 @@
 * weight layouts run backwards in :mod:`keraslike_torch.porting.layouts`.
 """
 
+from . import conv_lstm_writers as _conv_lstm_writers  # noqa: F401  (registers its writers)
 from .configs import ExportError
 from .save import save_keras
 from .to_keras import to_keras

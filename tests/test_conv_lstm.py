@@ -256,6 +256,18 @@ def test_files(maker, fmt, request, rng, tmp_path):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
 
 
+def test_tf_keras_savedmodel_directory(tfk, rng, tmp_path):
+    inp = tfk.Input((3, 6, 6, 2))
+    y = tfk.layers.ConvLSTM2D(3, 3, padding="same", go_backwards=True)(inp)
+    model = tfk.Model(inp, tfk.layers.Dense(2)(tfk.layers.Flatten()(y)))
+    for layer in model.layers:
+        layer.set_weights([rng.standard_normal(w.shape).astype("float32") * 0.3 for w in layer.get_weights()])
+    model.save(str(tmp_path / "saved"), save_format="tf")
+    x = rng.standard_normal((2, 3, 6, 6, 2)).astype("float32")
+    got = kt.load_model(tmp_path / "saved")(torch.from_numpy(x)).detach().numpy()
+    np.testing.assert_allclose(got, model.predict(x, verbose=0), rtol=1e-4, atol=1e-5)
+
+
 def test_save_keras_round_trip(keras3, tfk, rng, tmp_path):
     """kt.save_keras writes ConvLSTM layers to both formats; Keras loads them with our numbers."""
     model = _model(keras3, rng, "sigmoid")  # (Keras 3's hard_sigmoid has no tf-keras equivalent)

@@ -128,6 +128,29 @@ def test_zero_output_for_mask_keras3(keras3, rng):
     kt.testing.assert_keras_parity(layer, module, rng.standard_normal((3, 4, 5, 5, 2)), mask=holey_mask(3, 4))
 
 
+def test_per_position_masks(K, rng, tmp_path):
+    """Masking before a ConvLSTM gives a (B, T, *spatial) mask; Keras carries the states position
+    by position where it is False. Called directly and through a file of the generation."""
+    x = rng.standard_normal((3, 4, 5, 5, 2)).astype("float32")
+    x[0, 2] = 0.0
+    x[1, 1, 1:3, 2:4] = 0.0
+    x[2, 3, :, 1] = 0.0
+    layer = keras_layer(K, "ConvLSTM2D", x.shape[1:], "float32", rng, filters=2, kernel_size=3,
+                        padding="same", return_sequences=True, return_state=True)
+    module = kt.from_keras(layer)
+    kt.testing.assert_keras_parity(layer, module, x, mask=np.any(x != 0.0, axis=-1))
+    inp = K.Input(x.shape[1:])
+    out = K.layers.ConvLSTM2D(2, 3, padding="same", go_backwards=True)(K.layers.Masking(0.0)(inp))
+    model = K.Model(inp, out)
+    model.layers[-1].set_weights(layer.get_weights())
+    path = tmp_path / ("m.keras" if generation(K) == 3 else "m.h5")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        model.save(str(path))
+    got = kt.load_model(path)(torch.from_numpy(x)).detach().numpy()
+    np.testing.assert_allclose(got, model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+
+
 def test_initial_state(K, rng):
     layer = keras_layer(K, "ConvLSTM2D", (3, 6, 6, 2), "float64", rng, filters=3, kernel_size=3,
                         padding="same", strides=2, return_sequences=True, return_state=True)
@@ -412,6 +435,10 @@ def test_call_errors_name_the_layer():
         layer(torch.zeros(1, 2, 5, 5, 3), initial_state=[torch.zeros(1, 3, 3, 2), torch.zeros(1, 3, 2, 2)])
     with pytest.raises(ValueError, match=r"ConvLSTM2D takes 2 initial state tensors \[h, c\]"):
         layer(torch.zeros(1, 2, 5, 5, 3), initial_state=torch.zeros(1, 3, 3, 2))
+    with pytest.raises(ValueError, match=r"ConvLSTM2D: a per-position mask of shape \(1, 2, 5, 5\) needs states of"):
+        layer(torch.zeros(1, 2, 5, 5, 3), mask=torch.ones(1, 2, 5, 5, dtype=torch.bool))  # padding='valid'
+    with pytest.raises(ValueError, match=r"ConvLSTM2D: mask must have shape \(batch, time\) = \(1, 2\) or"):
+        layer(torch.zeros(1, 2, 5, 5, 3), mask=torch.ones(1, 2, 5, dtype=torch.bool))
     with pytest.raises(ValueError, match=r"ConvLSTM2D: strides > 1 is not supported with dilation_rate > 1"):
         kt.ConvLSTM2D(2, 3, strides=2, dilation_rate=2)
     with pytest.raises(ValueError, match=r"ConvLSTM3D: padding must be 'valid' or 'same'"):

@@ -30,6 +30,8 @@ from torch import Tensor
 from .. import activations as _activations
 from .. import initializers as _initializers
 from ..common import precision as _precision
+from ..common import tracing
+from ..common.config import as_bool_mask
 from ..layers._checks import check_data_format
 from .conv_lstm_cell import ConvLSTMCell
 from .packed import recurrent_entry
@@ -168,6 +170,32 @@ class ConvLSTM(RNN):
             return self._outward(out, 2 if self.return_sequences else 1)
         y, *states = out
         return (self._outward(y, 2 if self.return_sequences else 1), *(self._outward(s, 1) for s in states))
+
+    def _prepare(self, inputs: Any, mask: Any) -> tuple[Tensor, Tensor | None, Tensor | None]:
+        """As :class:`RNN`'s, and also Keras's per-position masks: ``Masking`` before a ConvLSTM
+        gives a (B, T, *spatial) mask, which Keras applies to each position of the states (they
+        must have the input's spatial shape: padding='same', strides 1)."""
+        if mask is None or np.ndim(mask) == 2:
+            return super()._prepare(inputs, mask)
+        kind = type(self).__name__
+        x = self._check_input(inputs)
+        tracing.check_static_time(kind, x.shape[1])
+        m = as_bool_mask(mask, x.device)
+        spatial = tuple(x.shape[3:])
+        if tuple(m.shape) != (x.shape[0], x.shape[1], *spatial):
+            raise ValueError(
+                f"{kind}: mask must have shape (batch, time) = {tuple(x.shape[:2])} or (batch, time, "
+                f"*spatial) = {(*x.shape[:2], *spatial)}; got {tuple(m.shape)}"
+            )
+        if self._state_feature_shape(x)[1:] != spatial:
+            raise ValueError(
+                f"{kind}: a per-position mask of shape {tuple(m.shape)} needs states of the input's "
+                f"spatial shape {spatial} (padding='same', strides=1); these are "
+                f"{self._state_feature_shape(x)[1:]}"
+            )
+        if not tracing.is_tracing() and bool(m.all()):
+            return x, None, m
+        return x, m.unsqueeze(2), m
 
     def _check_input(self, inputs: Any) -> Tensor:
         """Checks of the channels-first input (B, T, C, *S); builds the cell from C."""

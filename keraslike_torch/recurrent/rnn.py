@@ -421,7 +421,7 @@ class RNN(DropoutMasks, RecordsConfig, nn.Module):
             last = torch.where(last_valid.unsqueeze(1), final[0], 0.0)
             return seq, last, final
         xp = self.cell.input_projection(x, dmask)
-        mask_tm = mask.t() if mask is not None else None
+        mask_tm = mask.transpose(0, 1) if mask is not None else None
         out_tm, last, final = scan(
             self.cell, xp, states, mask_tm, rmask, zero_out, self.return_sequences
         )

@@ -87,7 +87,8 @@ def _loop(
         if not copy_out and out_buf is not None:  # the cell wrote h into the output buffer
             states = (states[0].clone(), *states[1:])
     else:
-        masks = mask.view(*mask.shape, *(1,) * (states[0].dim() - 1)).unbind(0)  # to the states' rank
+        # (T, B) -> the states' rank; a convolutional layer's per-position mask is (T, B, 1, *spatial)
+        masks = mask.view(*mask.shape, *(1,) * (states[0].dim() + 1 - mask.dim())).unbind(0)
         y = zero = torch.zeros_like(states[0])
         # Keras's output repeats the previous output (zeros before the first valid step); from a
         # zero initial state that is the carried state itself: one select per step fewer.

@@ -15,7 +15,20 @@ from .porting.graph import KerasModel
 from .porting.live import from_keras
 from .porting.loading import load_model
 from .porting.weights import load_weights, read_weights
-from .recurrent import GRU, LSTM, RNN, Bidirectional, GRUCell, LSTMCell, SimpleRNN, SimpleRNNCell, StackedRNNCells
+from .recurrent import (
+    GRU,
+    LSTM,
+    RNN,
+    Bidirectional,
+    ConvLSTM1D,
+    ConvLSTM2D,
+    ConvLSTM3D,
+    GRUCell,
+    LSTMCell,
+    SimpleRNN,
+    SimpleRNNCell,
+    StackedRNNCells,
+)
 from .tools.summary import summary
 
 _compat.install()
@@ -24,7 +37,7 @@ __all__ = [
     "LSTM", "GRU", "SimpleRNN", "RNN", "Bidirectional", "from_keras", "summary",
     "LSTMCell", "GRUCell", "SimpleRNNCell", "StackedRNNCells",
     "KerasModel", "load_model", "load_weights", "model_from_json", "model_from_config", "read_weights",
-    "KerasFileError",
+    "KerasFileError", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D",
     "activations", "cells", "converters", "initializers", "testing",
 ]
 

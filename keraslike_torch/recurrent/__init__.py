@@ -10,6 +10,7 @@ Other packages import these names from here, never from the submodules.
 
 from .base_cell import RecurrentCell
 from .bidirectional import Bidirectional
+from .conv_lstm import ConvLSTM, ConvLSTM1D, ConvLSTM2D, ConvLSTM3D, ConvLSTMCell
 from .gru import GRU, GRUCell
 from .lstm import LSTM, LSTMCell
 from .rnn import RNN, StateLike, validate_mask
@@ -20,4 +21,5 @@ __all__ = [
     "RNN", "LSTM", "GRU", "SimpleRNN", "Bidirectional",
     "RecurrentCell", "LSTMCell", "GRUCell", "SimpleRNNCell", "StackedRNNCells",
     "StateLike", "validate_mask",
+    "ConvLSTM", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D", "ConvLSTMCell",
 ]

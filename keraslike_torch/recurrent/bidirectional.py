@@ -11,6 +11,7 @@ from torch import Tensor, nn
 
 from ..common import tracing
 from ..common.config import RecordsConfig
+from .conv_lstm import ConvLSTM
 from .fused import fused_call
 from .packed import PackedSequence, recurrent_entry
 from .rnn import RNN, StateLike
@@ -50,6 +51,8 @@ class Bidirectional(RecordsConfig, nn.Module):
         super().__init__()
         if not isinstance(layer, RNN):
             raise TypeError(f"Bidirectional wraps a keraslike_torch LSTM, GRU or SimpleRNN, got {type(layer).__name__}")
+        if any(isinstance(m, ConvLSTM) for m in (layer, backward_layer)):
+            raise TypeError("Bidirectional(ConvLSTM1D/2D/3D) is not supported by keraslike_torch yet")
         if merge_mode not in _MERGE_MODES:
             raise ValueError(f"merge_mode must be one of concat, sum, mul, ave or None; got {merge_mode!r}")
         if backward_layer is None:

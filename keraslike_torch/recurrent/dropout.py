@@ -79,7 +79,9 @@ class DropoutMasks:
             if cell is not self.cell:
                 raise ValueError("forced dropout masks (testing.dropout_masks) are not supported for StackedRNNCells")
             return self._forced_masks(x)
-        batch, g, u = x.shape[0], cell.gates, cell.units
+        batch, g = x.shape[0], cell.gates
+        step = tuple(x.shape[2:])
+        state = self._state_feature_shape(x) if cell is self.cell else (cell.units,)
 
         def draw(rate: float, shape: tuple[int, ...]) -> Tensor:
             keep = 1.0 - rate
@@ -87,11 +89,16 @@ class DropoutMasks:
 
         dmask = rmask = None
         if 0.0 < cell.dropout:
-            shape = (g, batch, x.shape[2]) if self._per_gate_dropout(cell) else (batch, x.shape[2])
+            shape = (g, batch, *step) if self._per_gate_dropout(cell) else (batch, *step)
             dmask = draw(cell.dropout, shape)
         if 0.0 < cell.recurrent_dropout:
-            rmask = draw(cell.recurrent_dropout, (g if g > 1 else 1, batch, u))
+            rmask = draw(cell.recurrent_dropout, (g if g > 1 else 1, batch, *state))
         return dmask, rmask
+
+    def _state_feature_shape(self, x: Tensor) -> tuple[int, ...]:
+        """A state's shape without the batch axis for the input ``x``: ``(units,)`` (the
+        convolutional layers: ``(filters, *output spatial dims)``)."""
+        return (self.cell.units,)
 
     def _forced_masks(self, x: Tensor) -> tuple[Tensor | None, Tensor | None]:
         """Masks given in Keras gate order through :func:`keraslike_torch.testing.dropout_masks`."""

@@ -309,7 +309,10 @@ class RNN(DropoutMasks, RecordsConfig, nn.Module):
             return tuple(s.to(device=w.device, dtype=w.dtype) for s in self._states)
         if self.stateful:
             tracing.check_stateful(type(self).__name__)
-        return tuple(x.new_zeros(batch, u) for u in state_sizes(self.cell))
+        if isinstance(self.cell, StackedRNNCells):
+            return tuple(x.new_zeros(batch, u) for u in state_sizes(self.cell))
+        zeros = x.new_zeros(batch, *self._state_feature_shape(x))
+        return tuple(zeros for _ in range(self.cell.state_count))
 
     # ---- forward ------------------------------------------------------------------------------
 
@@ -420,7 +423,7 @@ class RNN(DropoutMasks, RecordsConfig, nn.Module):
         dmask, rmask = self._dropout_masks(x, training, cell)
         traced = tracing.is_tracing()
         # While tracing a mask always goes to the runner's functional loop (no value dispatch).
-        spans = mask_spans(mask) if mask is not None and not traced else None
+        spans = mask_spans(mask) if mask is not None and not traced and cell.fused_mode() is not None else None
         if self._use_fused(cell, dmask, rmask, spans, mask is not None):
             mode = cell.fused_mode()
             assert mode is not None
@@ -441,7 +444,7 @@ class RNN(DropoutMasks, RecordsConfig, nn.Module):
             last = torch.where(last_valid.unsqueeze(1), final[0], 0.0)
             return seq, last, final
         xp = cell.input_projection(x, dmask)
-        mask_tm = mask.t() if mask is not None else None
+        mask_tm = mask.transpose(0, 1) if mask is not None else None
         out_tm, last, final = scan(cell, xp, states, mask_tm, rmask, zero_out, return_sequences)
         seq = out_tm.transpose(0, 1) if out_tm is not None else None
         return seq, last, final

@@ -67,7 +67,8 @@ def _loop(
         step_extras = [None] * steps
     xs = xp.unbind(0)
     # Outside autograd, outputs are written straight into one buffer (no stack at the end).
-    out_buf = xp.new_empty(steps, batch, cell.units) if return_sequences and mode != "autograd" else None
+    # (states are (B, units), or (B, filters, *spatial) for the convolutional cells)
+    out_buf = xp.new_empty(steps, *states[0].shape) if return_sequences and mode != "autograd" else None
     slots: Any = out_buf.unbind(0) if out_buf is not None else [None] * steps
     outputs: list[Tensor] = []
     y = None
@@ -86,7 +87,8 @@ def _loop(
         if not copy_out and out_buf is not None:  # the cell wrote h into the output buffer
             states = (states[0].clone(), *states[1:])
     else:
-        masks = mask.unsqueeze(-1).unbind(0)
+        # (T, B) -> the states' rank; a convolutional layer's per-position mask is (T, B, 1, *spatial)
+        masks = mask.view(*mask.shape, *(1,) * (states[0].dim() + 1 - mask.dim())).unbind(0)
         y = zero = torch.zeros_like(states[0])
         # Keras's output repeats the previous output (zeros before the first valid step); from a
         # zero initial state that is the carried state itself: one select per step fewer.

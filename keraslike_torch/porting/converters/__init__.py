@@ -4,6 +4,7 @@ registry."""
 
 from . import activation as _activation  # noqa: F401
 from . import attention as _attention  # noqa: F401
+from . import conv_lstm as _conv_lstm  # noqa: F401
 from . import convolutional as _convolutional  # noqa: F401
 from . import core as _core  # noqa: F401
 from . import merging as _merging  # noqa: F401

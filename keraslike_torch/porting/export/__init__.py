@@ -7,9 +7,10 @@
 * weight layouts run backwards in :mod:`keraslike_torch.porting.layouts`.
 """
 
+from . import activation_writers as _activation_writers  # noqa: F401
+from . import conv_lstm_writers as _conv_lstm_writers  # noqa: F401  (registers its writers)
 from . import conv_writers as _conv_writers  # noqa: F401  (registers the convolutions' writers)
 from . import spatial_writers as _spatial_writers  # noqa: F401  (registers its writers)
-from . import activation_writers as _activation_writers  # noqa: F401
 from .configs import ExportError
 from .save import save_keras
 from .to_keras import to_keras

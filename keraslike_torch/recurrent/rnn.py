@@ -196,7 +196,7 @@ class RNN(DropoutMasks, RecordsConfig, nn.Module):
         """A new layer of the same type and configuration (fresh weights), on this layer's device
         and dtype, with ``overrides`` applied."""
         config = self.get_config()
-        if type(self).cell_class is None:  # RNN(cell): a copy of the cell, with fresh weights
+        if "cell" in config:  # RNN(cell): a copy of the cell, with fresh weights
             cell = copy.deepcopy(self.cell)
             if cell.built:
                 cell.reset_parameters()

@@ -431,3 +431,33 @@ def test_state_on_masked_input_to_keras3_writes_the_mask(tfk, keras3, folder):
     assert len(stated) == 1
     mask_op = stated[0]["inbound_nodes"][0]["kwargs"]["mask"]["config"]["keras_history"][0]
     assert next(e for e in layers if e["name"] == mask_op)["class_name"] == "NotEqual"
+
+
+def test_h5_weight_names_of_the_new_layers_are_tf_keras_own(tfk, tmp_path):
+    """save_keras(.h5) names each weight as tf-keras does (convolutions, depthwise/separable
+    kernels, PReLU's alpha, ConvLSTM2D's variables on the layer), and tf-keras reloads it."""
+    K = tfk
+    img = K.Input((6, 6, 2))
+    y = K.layers.Conv2D(3, 2, name="conv")(img)
+    y = K.layers.DepthwiseConv2D(2, name="depthwise")(y)
+    y = K.layers.SeparableConv2D(2, 2, name="separable")(y)
+    y = K.layers.Conv2DTranspose(2, 2, name="transpose")(y)
+    y = K.layers.PReLU(name="prelu")(y)
+    seq = K.Input((3, 5, 5, 2))
+    z = K.layers.ConvLSTM2D(2, 3, name="convlstm")(seq)
+    model = K.Model([img, seq], [y, z])
+    _randomize(model, np.random.default_rng(0), "float32")
+    src, out = tmp_path / "src.h5", tmp_path / "out.h5"
+    model.save(src)
+    kt.save_keras(kt.load_model(src), out)
+
+    def names(path):
+        with h5py.File(path, "r") as f:
+            g = f["model_weights"]
+            return {k: [n.decode() if isinstance(n, bytes) else n for n in g[k].attrs["weight_names"]]
+                    for k in g if len(g[k].attrs.get("weight_names", []))}
+
+    assert names(out) == names(src)
+    xs = [np.random.default_rng(1).standard_normal((2, *s[1:])).astype("float32") for s in model.input_shape]
+    for a, b in zip(tfk.models.load_model(out).predict(xs, verbose=0), model.predict(xs, verbose=0)):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)

@@ -174,3 +174,20 @@ def test_config_sizes_that_would_allocate_gigabytes_are_refused(layers, shape, w
     assert where in str(err.value)
     grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
     assert grown_mb < 300, f"peak memory grew by {grown_mb:.0f} MB"
+
+
+@pytest.mark.parametrize("class_name, config", [
+    ("DepthwiseConv2D", {"kernel_size": 3, "depth_multiplier": 100_000}),
+    ("SeparableConv2D", {"filters": 2, "kernel_size": 3, "depth_multiplier": 100_000}),
+    ("ConvLSTM2D", {"filters": 2000, "kernel_size": 3}),
+])
+def test_convolution_configs_count_against_the_parameter_budget(class_name, config) -> None:
+    """depth_multiplier and the ConvLSTM's recurrent kernel are counted before anything is built."""
+    from keraslike_torch.converters import ConvertContext, convert_layer
+
+    cfg = {"name": "big", "build_config": {"input_shape": [None, 8, 8, 8] if "LSTM" not in class_name
+                                           else [None, 3, 8, 8, 8]}, **config}
+    with pytest.raises(kt.KerasFileError, match=f"{class_name} layer 'big': .*ask for \\d+ parameters"):
+        convert_layer(class_name, cfg, ConvertContext(param_budget=1_000_000))
+    with pytest.raises(kt.KerasFileError, match="'depth_multiplier' must be a positive int"):
+        convert_layer("DepthwiseConv2D", {"name": "d", "kernel_size": 3, "depth_multiplier": 0})

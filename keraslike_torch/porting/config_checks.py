@@ -36,7 +36,8 @@ BOOL_KEYS = frozenset({
     "unit_forget_bias", "reset_after", "zero_output_for_mask", "mask_zero", "center", "scale", "bias",
     "sparse",
 })
-SIZE_KEYS = frozenset({"units", "output_dim", "input_dim", "filters", "n", "groups"})
+SIZE_KEYS = frozenset({"units", "output_dim", "input_dim", "filters", "n", "groups", "depth_multiplier", "num_heads",
+                       "key_dim", "value_dim"})
 TUPLE_SIZE_KEYS = frozenset({"kernel_size", "strides", "dilation_rate", "pool_size", "filter_length",
                              "subsample_length", "pool_length", "stride"})
 RATE_KEYS = frozenset({"dropout", "recurrent_dropout", "rate", "dropout_W", "dropout_U"})
@@ -119,10 +120,17 @@ def estimated_params(class_name: str, config: dict) -> int:
     if class_name == "Dense":
         return units * (d + 1)
     filters = size("filters")
+    kernel = config.get("kernel_size", config.get("filter_length", 1))
+    k = max(math.prod(int(x) for x in (kernel if isinstance(kernel, (list, tuple)) else [kernel]) if _is_int(x)), 1)
+    depthwise = d * k * (size("depth_multiplier") or 1)
+    if class_name.startswith("DepthwiseConv"):
+        return depthwise
+    if class_name.startswith("SeparableConv"):
+        return depthwise + d * (size("depth_multiplier") or 1) * filters
+    if class_name.startswith("ConvLSTM"):
+        return 4 * filters * k * (d + filters)
     if filters:
-        kernel = config.get("kernel_size", config.get("filter_length", 1))
-        k = math.prod(int(x) for x in (kernel if isinstance(kernel, (list, tuple)) else [kernel]) if _is_int(x))
-        return filters * max(k, 1) * d
+        return filters * k * d
     return units
 
 

@@ -241,8 +241,13 @@ def _variable_names(module: Any) -> list[str]:
         return affine + ["moving_mean", "moving_variance"]
     if kind == "LayerNormalization":
         return [n for n, on in (("gamma", module.scale), ("beta", module.center)) if on]
-    if kind in ("Dense", "Conv1D"):
+    if kind == "Dense" or kind.startswith("Conv"):
         return ["kernel", "bias"] if module.use_bias else ["kernel"]
+    if kind.startswith(("DepthwiseConv", "SeparableConv")):
+        kernels = ["depthwise_kernel"] + (["pointwise_kernel"] if kind.startswith("Separable") else [])
+        return kernels + (["bias"] if module.use_bias else [])
+    if kind == "PReLU":
+        return ["alpha"]
     return [f"weight_{i}" for i in range(keras_weight_count(module))]
 
 
@@ -259,8 +264,8 @@ def legacy_weight_names(module: nn.Module, layer_name: str) -> list[str]:
             out += legacy_weight_names(layer, f"{layer_name}/{prefix}_{base}")
         return out
     if isinstance(module, RNN):
-        cell = _CELL_NAMES.get(module.cell.keras_class, "cell")
-        return [f"{layer_name}/{cell}/{n}:0" for n in _variable_names(module)]
+        cell = _CELL_NAMES.get(module.cell.keras_class)  # a ConvLSTM's variables sit on the layer
+        return [f"{layer_name}/{cell}/{n}:0" if cell else f"{layer_name}/{n}:0" for n in _variable_names(module)]
     inner = getattr(module, "layer", None)
     if isinstance(inner, nn.Module) and type(module).__name__ == "TimeDistributed":
         return [f"{layer_name}/{n}:0" for n in _variable_names(inner)]

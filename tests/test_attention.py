@@ -215,8 +215,9 @@ def test_multi_head_attention_citizen(rng):
         ({"use_gate": True}, "use_gate=True is not supported"),
         ({"sliding_window": 4}, "sliding_window=4 is not supported"),
         ({"query_shape": [None, 2, 3, 4]}, r"query_shape=\[None, 2, 3, 4\] is not supported \(only inputs of rank 3"),
-        ({"key_dim": None}, "MultiHeadAttention key_dim must be a positive integer, got None"),
-        ({"num_heads": 2.5}, "MultiHeadAttention num_heads must be a positive integer"),
+        ({"key_dim": None}, "has no 'key_dim'"),
+        ({"num_heads": 2.5}, "'num_heads' must be a positive int, got 2.5"),
+        ({"value_dim": 0}, "'value_dim' must be a positive int, got 0"),
     ],
 )
 def test_multi_head_attention_config_errors(config, match):

@@ -345,8 +345,8 @@ def test_unsupported_layer_and_lambda(tfk, tmp_path):
     ours = kt.load_model(tmp_path / "lam.h5", custom_objects={"double": lambda cfg: _Double()})
     x = np.random.default_rng(0).standard_normal((2, 4, 3)).astype("float32")
     kt.testing.assert_keras_parity(model, ours, x)
-    cfg = {"class_name": "Sequential", "config": [{"class_name": "ConvLSTM2D", "config": {"name": "c"}}]}
-    with pytest.raises(kt.converters.UnsupportedLayerError, match="'c' of class 'ConvLSTM2D' has no converter"):
+    cfg = {"class_name": "Sequential", "config": [{"class_name": "LocallyConnected2D", "config": {"name": "c"}}]}
+    with pytest.raises(kt.converters.UnsupportedLayerError, match="'c' of class 'LocallyConnected2D' has no converter"):
         kt.model_from_config(cfg)
 
 

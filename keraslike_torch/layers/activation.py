@@ -258,7 +258,8 @@ class ELU(ParameterFree):
     def forward(self, inputs: Tensor, mask: Any = None, training: bool | None = None) -> Tensor:
         x = self._cast(inputs)
         res = torch.where(x > 0, x, torch.expm1(x))
-        alpha = self.alpha if self.keras_version >= 3 else _f32(self.alpha)  # type: ignore[arg-type]
+        assert self.alpha is not None
+        alpha = self.alpha if self.keras_version >= 3 else _f32(self.alpha)
         if alpha == 1:
             return res
         return torch.where(x > 0, res, alpha * res)
@@ -302,7 +303,7 @@ class PReLU(LazyBuild, KerasLayer):
             raise ValueError(f"PReLU shared_axes must be positive integers (axes after the batch), got {shared_axes!r}")
         self.shared_axes: tuple[int, ...] | None = None if axes is None else tuple(int(a) for a in axes)
         self.input_shape: tuple[int, ...] | None = None
-        self.alpha = nn.UninitializedParameter(device=device, dtype=dtype)
+        self.alpha = nn.UninitializedParameter(device=device, dtype=dtype)  # type: ignore[call-arg]
         if input_shape is not None:
             self.build(tuple(input_shape))
 

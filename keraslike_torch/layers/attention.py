@@ -240,7 +240,7 @@ class AdditiveAttention(LazyBuild, _DenseAttention):
         self.scale_initializer = _initializers.get("glorot_uniform")
         self.input_size: int | None = None
         if self.use_scale:
-            self.scale = nn.UninitializedParameter(device=device, dtype=self.dtype)
+            self.scale = nn.UninitializedParameter(device=device, dtype=self.dtype)  # type: ignore[call-arg]
         else:
             self.register_parameter("scale", None)
         if input_size is not None:

@@ -68,6 +68,8 @@ def _take(y: Tensor, dim: int, start: int, length: int) -> Tensor:
 class _ConvTranspose(ConvBase):
     """Keras ``Conv1DTranspose`` / ``Conv2DTranspose`` / ``Conv3DTranspose``."""
 
+    weight: Tensor  # registered in _lazy_parameters (declared here for type checkers)
+
     def __init__(
         self,
         filters: int,

@@ -166,7 +166,7 @@ class ConvBase(LazyBuild, KerasLayer):
         if not self.use_bias:
             self.register_parameter("bias", None)
         elif bias_size is None:
-            self.bias = nn.UninitializedParameter(**factory)
+            self.bias = nn.UninitializedParameter(**factory)  # type: ignore[assignment]
         else:
             self.bias = nn.Parameter(torch.empty(bias_size, **factory))
 
@@ -176,7 +176,7 @@ class ConvBase(LazyBuild, KerasLayer):
         raise NotImplementedError
 
     def _bias_size(self, channels: int) -> int:
-        return int(self.filters)  # type: ignore[attr-defined]
+        return int(self.filters)  # type: ignore[arg-type]
 
     def _initializers(self) -> list[Any]:
         return [self.kernel_initializer]  # type: ignore[attr-defined]
@@ -221,7 +221,7 @@ class ConvBase(LazyBuild, KerasLayer):
                 f"{type(self).__name__} is not built yet (call it once or set weights)"
             )
         w = self._ref
-        make = {"dtype": w.dtype, "device": w.device}
+        make: dict[str, Any] = {"dtype": w.dtype, "device": w.device}
         shapes = self.keras_weight_shapes()
         inits = self._initializers() + ([self.bias_initializer] if self.use_bias else [])  # type: ignore[attr-defined]
         self._assign([init(torch.empty(s, **make)) for init, s in zip(inits, shapes)])
@@ -351,6 +351,8 @@ class _Conv(ConvBase):
     """Keras ``Conv1D`` / ``Conv2D`` / ``Conv3D``. Keras's kernel ``(*kernel_size, channels //
     groups, filters)`` is stored as torch's ``weight`` ``(filters, channels // groups,
     *kernel_size)``."""
+
+    weight: Tensor  # registered in _lazy_parameters (declared here for type checkers)
 
     def __init__(
         self,

@@ -57,6 +57,8 @@ def depthwise_to_keras(weight: Tensor, rank: int, multiplier: int) -> Tensor:
 class _Depthwise(ConvBase):
     """Keras ``DepthwiseConv1D`` / ``DepthwiseConv2D``."""
 
+    weight: Tensor  # registered in _lazy_parameters (declared here for type checkers)
+
     def __init__(
         self,
         kernel_size: int | Sequence[int],
@@ -147,6 +149,9 @@ class _Separable(ConvBase):
     multiplier, 1, ...)`` and ``bias``."""
 
     kernels = ("depthwise_weight", "pointwise_weight")
+    # registered in _lazy_parameters (declared here for type checkers)
+    depthwise_weight: Tensor
+    pointwise_weight: Tensor
 
     def __init__(
         self,

@@ -79,6 +79,10 @@ class MultiHeadAttention(LazyBuild, KerasLayer):
     keras_mask_args = ("query", "value", "key")
     keras3_weight_groups = ("query_dense", "key_dense", "value_dense", "output_dense")
     keras3_clears_input_masks = True  # Keras 3's call sets the inputs' Keras masks to None
+    # parameters registered in __init__ with setattr (declared here for type checkers)
+    query_kernel: Tensor
+    output_kernel: Tensor
+    output_bias: Tensor | None
 
     def __init__(
         self,

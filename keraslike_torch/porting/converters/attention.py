@@ -80,6 +80,7 @@ def _charge(config: dict, o: dict, sizes: list[int], ctx: ConvertContext) -> Non
     heads, key_dim, value_dim = (o.get(k) for k in ("num_heads", "key_dim", "value_dim"))
     if not all(isinstance(v, int) and v > 0 for v in (heads, key_dim)):
         return  # the constructor names the bad value
+    assert heads is not None and key_dim is not None
     value_dim = value_dim if isinstance(value_dim, int) and value_dim > 0 else key_dim
     fq, fv, fk = sizes
     params = heads * (key_dim * (fq + fk) + value_dim * (fv + fq))

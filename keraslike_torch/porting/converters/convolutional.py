@@ -30,6 +30,7 @@ from ...layers import (
     SeparableConv2D,
 )
 from ...layers._checks import positive_int
+from ...layers.convolutional import ConvBase
 from ..registry import ConvertContext, build, common_kwargs, options, register
 from ..registry import unsupported as _unsupported
 
@@ -118,7 +119,7 @@ def _no_groups(config: dict, kind: str, o: dict) -> None:
         raise _unsupported(config, kind, "groups", o["groups"], f"{kind} has no groups")
 
 
-def _conv(cls: type, config: dict, ctx: ConvertContext) -> nn.Module:
+def _conv(cls: type[ConvBase], config: dict, ctx: ConvertContext) -> nn.Module:
     kind, rank = cls.keras_class, cls.rank
     o = options(kind, _keras1(config, kind, rank), _CONV_KEYS, _KERAS1_RENAMES,
                 required=("filters", "kernel_size"))
@@ -157,7 +158,7 @@ _DEPTHWISE_KEYS = _SHARED | {"depth_multiplier", "depthwise_initializer", "group
 _SEPARABLE_KEYS = _DEPTHWISE_KEYS | {"filters", "pointwise_initializer"}
 
 
-def _depthwise(cls: type, config: dict, ctx: ConvertContext) -> nn.Module:
+def _depthwise(cls: type[ConvBase], config: dict, ctx: ConvertContext) -> nn.Module:
     kind, rank = cls.keras_class, cls.rank
     o = options(kind, config, _DEPTHWISE_KEYS, required=("kernel_size",))
     _no_groups(config, kind, o)
@@ -181,7 +182,7 @@ def _depthwise2d(config: dict, ctx: ConvertContext) -> nn.Module:
     return _depthwise(DepthwiseConv2D, config, ctx)
 
 
-def _separable(cls: type, config: dict, ctx: ConvertContext) -> nn.Module:
+def _separable(cls: type[ConvBase], config: dict, ctx: ConvertContext) -> nn.Module:
     kind, rank = cls.keras_class, cls.rank
     o = options(kind, config, _SEPARABLE_KEYS, ignored={"kernel_initializer"},
                 required=("filters", "kernel_size"))
@@ -213,7 +214,7 @@ def _separable2d(config: dict, ctx: ConvertContext) -> nn.Module:
 _TRANSPOSE_KEYS = _SHARED | {"filters", "output_padding", "kernel_initializer", "groups"}
 
 
-def _transpose(cls: type, config: dict, ctx: ConvertContext) -> nn.Module:
+def _transpose(cls: type[ConvBase], config: dict, ctx: ConvertContext) -> nn.Module:
     kind, rank = cls.keras_class, cls.rank
     o = options(kind, config, _TRANSPOSE_KEYS, required=("filters", "kernel_size"))
     _no_groups(config, kind, o)

@@ -34,7 +34,7 @@ BASE = {"B": 64, "T": 100, "U": 128}
 FULL = {"T": [10, 30, 100, 300, 1000], "B": [1, 8, 64, 256], "U": [32, 64, 128, 256, 512]}
 QUICK = {"T": [10, 100, 1000], "B": [1, 64, 256], "U": [32, 128, 512]}
 PROFILED = ["kt LSTM (fused)", "kt LSTM hard_sigmoid (runner)", "kt GRU reset_after=False (runner)",
-            "kt SimpleRNN elu (runner)", "kt LSTM mask=holes (runner)"]
+            "kt SimpleRNN elu (runner)", "kt LSTM mask=holes (fused)"]
 SCRIPTS = {"bench_rnn.py": ["--quick"], "bench_compile.py": ["--quick"], "bench_loading.py": None,
            "bench_autocast.py": None}  # quick-mode arguments; None: not run in quick mode (always writes)
 NOTE = ("Ratios are medians of per-round ratios of contenders timed in alternating blocks in one process. "

@@ -163,7 +163,7 @@ def section(groups: list[Group], profiles: list[dict[str, Any]], meta: dict[str,
 
 
 PLOT_MAIN = ["torch.nn.LSTM", "kt LSTM (fused)", "ORT LSTM", "kt LSTM hard_sigmoid (runner)", "ORT LSTM HardSigmoid",
-             "kt LSTM mask=holes (runner)", "kt GRU reset_after=False (runner)", "GEMMs only (LSTM)",
+             "kt LSTM mask=holes (fused)", "kt GRU reset_after=False (runner)", "GEMMs only (LSTM)",
              "GEMMs one batched call (LSTM)"]
 
 

@@ -28,10 +28,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .. import activations as _activations
 from .. import initializers as _initializers
 from ..common.config import LazyBuild, loaded_shape
 from ._checks import ParameterFree, as_tensor, cast_like, numpy
 from .base import KerasLayer, check_weights
+
+_ELU = _activations.get("elu")
 
 __all__ = ["Softmax", "ReLU", "LeakyReLU", "PReLU", "ELU", "large_negative", "masked_softmax"]
 
@@ -257,7 +260,7 @@ class ELU(ParameterFree):
 
     def forward(self, inputs: Tensor, mask: Any = None, training: bool | None = None) -> Tensor:
         x = self._cast(inputs)
-        res = torch.where(x > 0, x, torch.expm1(x))
+        res = _ELU(x)  # TensorFlow's expm1 formula
         assert self.alpha is not None
         alpha = self.alpha if self.keras_version >= 3 else _f32(self.alpha)
         if alpha == 1:

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from ..common.config import check_weights
 from ..common.precision import cast_all
 from ..layers._checks import positive_int
-from ..layers.convolutional import conv_output_length, same_padding
+from ..layers.convolutional import conv_output_length, same_padding, window_padding
 from .lstm import LSTMCell
 
 __all__ = ["ConvLSTMCell"]
@@ -180,16 +180,8 @@ class ConvLSTMCell(LSTMCell):
             groups = dropout_masks.shape[0]
             masked = xt.unsqueeze(2) * dropout_masks.transpose(0, 1).unsqueeze(0)  # (T, B, G, C, *S)
             inp = masked.reshape(steps * batch, groups * x.shape[2], *x.shape[3:])
-        spatial = tuple(x.shape[3:])
-        self.output_spatial(spatial)
-        pad: Any = 0
-        if self.padding == "same":
-            pairs = [same_padding(n, k, s, d) for n, k, s, d in
-                     zip(spatial, self.kernel_size, self.strides, self.dilation_rate)]
-            if all(a == b for a, b in pairs):
-                pad = tuple(a for a, _ in pairs)
-            else:  # TensorFlow puts the odd element on the right: F.pad wants the last axis first
-                inp = F.pad(inp, [p for pair in reversed(pairs) for p in pair])
+        self.output_spatial(tuple(x.shape[3:]))
+        inp, pad = window_padding(inp, self.kernel_size, self.strides, self.dilation_rate, self.padding)
         inp = inp.contiguous(memory_format=_FAST_FORMAT[self.rank])
         out = _CONV[self.rank](inp, w, bias, self.strides, pad, self.dilation_rate, groups)
         return out.view(steps, batch, *out.shape[1:])
@@ -208,8 +200,8 @@ class ConvLSTMCell(LSTMCell):
         # per-gate recurrent dropout: (B, G, f, *S') masks and a grouped convolution
         rm = rmask.transpose(0, 1).contiguous() if rmask is not None else None
         groups = rm.shape[1] if rm is not None else 1
-        # "same", stride 1: symmetric for odd kernels, the odd element on the right for even ones
-        pairs = [((k - 1) // 2, k - 1 - (k - 1) // 2) for k in self.kernel_size]
+        # "same", stride 1 (any length: k - 1 in all): the odd element on the right for even kernels
+        pairs = [same_padding(1, k) for k in self.kernel_size]
         even = any(a != b for a, b in pairs)
         pad = 0 if even else tuple(a for a, _ in pairs)
         flat_pad = [p for pair in reversed(pairs) for p in pair]

@@ -74,7 +74,7 @@ class StackedRNNCells(nn.Module):
     @property
     def state_sizes(self) -> list[int]:
         """The size of each state, in Keras's order (each cell's states in turn)."""
-        return [c.units for c in self.members for _ in range(c.state_count)]
+        return state_sizes(self)
 
     @property
     def input_size(self) -> int | None:

@@ -31,6 +31,14 @@ CASES = [
     ("GRU reset_after=False B=64 T=100", 64, 100, 128, 128, {"reset_after": False, "_gru": True}, False, False),
     ("LSTM mask with holes B=64 T=100", 64, 100, 128, 128, {}, True, False),
     ("fused LSTM training step", 64, 100, 128, 128, {}, False, True),
+    ("Keras 3 hard_sigmoid LSTM B=64 T=100", 64, 100, 128, 128, {"recurrent_activation": "hard_sigmoid"},
+     False, False),
+    ("Keras 2 GRU (hard_sigmoid, reset_after=False)", 64, 100, 128, 128,
+     {"reset_after": False, "recurrent_activation": "hard_sigmoid", "keras_version": 2, "_gru": True}, False, False),
+    ("Keras 2 GRU training step", 64, 100, 128, 128,
+     {"reset_after": False, "recurrent_activation": "hard_sigmoid", "keras_version": 2, "_gru": True}, False, True),
+    ("SimpleRNN elu B=64 T=100", 64, 100, 128, 128, {"activation": "elu", "_simple": True}, False, False),
+    ("SimpleRNN elu training step", 64, 100, 128, 128, {"activation": "elu", "_simple": True}, False, True),
 ]
 
 WORKER = r'''
@@ -42,7 +50,7 @@ cases, rounds = json.loads(sys.argv[1]), int(sys.argv[2])
 out = {}
 for name, b, t, f, u, kw, holes, train in cases:
     kw = dict(kw)
-    cls = kt.GRU if kw.pop("_gru", False) else kt.LSTM
+    cls = kt.GRU if kw.pop("_gru", False) else kt.SimpleRNN if kw.pop("_simple", False) else kt.LSTM
     layer = cls(u, return_sequences=True, **kw)
     x = torch.randn(b, t, f, requires_grad=train)
     mask = torch.ones(b, t, dtype=torch.bool)
@@ -113,7 +121,7 @@ def main() -> int:
     print(table)
     if a.write:
         load = os.getloadavg()[0]
-        section = (f"<!-- bench_ab:start -->\n## The layout refactor against {a.base}: `bench_ab.py`\n\n"
+        section = (f"<!-- bench_ab:start -->\n## This checkout against {a.base}: `bench_ab.py`\n\n"
                    f"Medians of {a.pairs} alternating subprocess pairs, {a.rounds} rounds each, 1 thread; "
                    f"load average {load:.1f} at the end. Below 1: this checkout is faster. The Python "
                    "calls (functions entered, Python and C, in one call, counted with sys.setprofile) do "

@@ -108,17 +108,19 @@ def _on_runner(layer: torch.nn.Module) -> torch.nn.Module:
 
 
 def _gemms_only(p: Point, gates: int) -> Callable[[], object]:
-    """The layer's matmuls with no gates: one input projection, then one in-place addmm per step
-    (the same Python loop a step-wise runner needs)."""
+    """The layer's matmuls with no gates, in the runner's layouts: one input projection
+    (``F.linear`` with the (G*U, F) weight: on MKL that layout was 1.7x faster than ``x @ k``
+    with k (F, G*U) at the base shape), then one in-place addmm per step (the same Python loop a
+    step-wise runner needs)."""
     g = torch.Generator().manual_seed(1)
     x = torch.randn(p.T * p.B, p.F, generator=g)
-    k = torch.randn(p.F, gates * p.U, generator=g) * 0.1
+    k = torch.randn(gates * p.U, p.F, generator=g) * 0.1
     r = torch.randn(p.U, gates * p.U, generator=g) * 0.1
     h = torch.randn(p.B, p.U, generator=g)
 
     def run() -> object:
         with torch.no_grad():
-            xp = torch.mm(x, k).view(p.T, p.B, gates * p.U)
+            xp = torch.nn.functional.linear(x, k).view(p.T, p.B, gates * p.U)
             for z in xp.unbind(0):
                 z.addmm_(h, r)
         return xp
@@ -132,13 +134,13 @@ def _gemms_batched(p: Point, gates: int) -> Callable[[], object]:
     step): the rate the matmul library reaches without per-step calls."""
     g = torch.Generator().manual_seed(1)
     x = torch.randn(p.T * p.B, p.F, generator=g)
-    k = torch.randn(p.F, gates * p.U, generator=g) * 0.1
+    k = torch.randn(gates * p.U, p.F, generator=g) * 0.1
     r = torch.randn(p.U, gates * p.U, generator=g) * 0.1
     h = torch.randn(p.T * p.B, p.U, generator=g)
 
     def run() -> object:
         with torch.no_grad():
-            return torch.mm(x, k).addmm_(h, r)
+            return torch.nn.functional.linear(x, k).addmm_(h, r)
 
     return run
 

@@ -5,7 +5,7 @@ a block is as many back-to-back calls as fill about ``block_s`` seconds (at leas
 per call is one sample. Load from other processes then hits every contender alike; each reports
 the median of its samples, and a ratio of two contenders is the median of their per-round ratios.
 
->>> t = alternating({"a": lambda: None, "b": lambda: None}, rounds=3, block_s=0.0, warmup=1)
+>>> t = alternating({"a": lambda: None, "b": lambda: None}, rounds=3, block_s=0.0, warmup=1, settle_s=0)
 >>> sorted(t), len(t["a"])
 (['a', 'b'], 3)
 """
@@ -24,8 +24,15 @@ __all__ = ["alternating", "ratio", "median", "machine", "versions"]
 
 
 def alternating(fns: dict[str, Callable[[], object]], rounds: int, block_s: float,
-                warmup: int = 2) -> dict[str, list[float]]:
-    """Seconds per call of each function: ``rounds`` samples each, from alternating blocks."""
+                warmup: int = 2, settle_s: float = 0.05) -> dict[str, list[float]]:
+    """Seconds per call of each function: ``rounds`` samples each, from alternating blocks.
+
+    The process sleeps ``settle_s`` before each block: thread pools keep spinning for a while
+    after their last task (onnxruntime's by default, OpenMP's too), and a block started at once
+    would share the cores with the previous contender's spinning threads (measured with
+    onnxruntime in the group: the contender timed next ran up to 2.4x slower). One untimed call
+    then starts each block.
+    """
     once: dict[str, float] = {}
     for name, fn in fns.items():
         for _ in range(max(warmup, 1)):
@@ -37,6 +44,8 @@ def alternating(fns: dict[str, Callable[[], object]], rounds: int, block_s: floa
     for _ in range(rounds):
         for name, fn in fns.items():
             n = calls[name]
+            time.sleep(settle_s)
+            fn()  # untimed: the threads and caches wake up on it
             t0 = time.perf_counter()
             for _ in range(n):
                 fn()

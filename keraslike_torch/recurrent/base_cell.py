@@ -1,5 +1,6 @@
 """The base of the recurrent cells (:class:`RecurrentCell`): weights, Keras <-> torch weight
-layouts, and the projection helpers every cell's step and backward use. The cells themselves live
+layouts, and what the sequence runner asks of every cell (the projection helpers its steps and
+backward use are in :mod:`.projection`). The cells themselves live
 with their layers (:mod:`.lstm`, :mod:`.gru`, :mod:`.simple_rnn`), as in Keras.
 
 A cell owns its parameters in torch's fused-kernel layout (``weight_ih (G*u, d)``,
@@ -30,62 +31,9 @@ from .. import initializers as _initializers
 from ..common import tracing
 from ..common.config import LazyBuild, check_rate, check_weights
 from ..common.precision import cast_all
+from .projection import fold_gate_rows, fold_input_bias, gate_activation
 
-__all__ = ["RecurrentCell", "project", "project_backward", "project_weight_grad", "inplace_or"]
-
-
-# --------------------------------------------------------------------------------------------
-# Recurrent projections  h -> h @ W^T, optionally with one recurrent-dropout mask per gate.
-# --------------------------------------------------------------------------------------------
-
-
-def project(
-    base: Tensor | None, h: Tensor, wt: Tensor, masks: Tensor | None,
-    inplace: bool = False, out: Tensor | None = None,
-) -> Tensor:
-    """``base + h @ wt`` with ``wt = W.T`` (u_in, G*u). With ``masks`` (G, B, u_in) gate block g
-    sees ``h * masks[g]`` (per-gate recurrent dropout). ``inplace`` adds into ``base`` (a scratch
-    slice owned by the runner); ``out`` receives the result instead of a new tensor."""
-    if masks is None:
-        if base is None:
-            return torch.mm(h, wt, out=out) if out is not None else torch.mm(h, wt)
-        if inplace:
-            return base.addmm_(h, wt)
-        return torch.addmm(base, h, wt, out=out) if out is not None else torch.addmm(base, h, wt)
-    g = masks.shape[0]
-    wg = wt.view(wt.shape[0], g, -1).transpose(0, 1)  # (G, u_in, u)
-    rec = torch.bmm(h.unsqueeze(0) * masks, wg).transpose(0, 1).reshape(h.shape[0], -1)
-    if base is None:
-        return out.copy_(rec) if out is not None else rec
-    if inplace:
-        return base.add_(rec)
-    return torch.add(base, rec, out=out) if out is not None else base + rec
-
-
-def project_backward(dout: Tensor, w: Tensor, masks: Tensor | None) -> Tensor:
-    """Gradient of :func:`project` w.r.t. ``h``; ``w`` is the untransposed weight (G*u, u_in)."""
-    if masks is None:
-        return dout @ w
-    g = masks.shape[0]
-    wg = w.view(g, -1, w.shape[1])
-    dh = torch.bmm(dout.view(dout.shape[0], g, -1).transpose(0, 1), wg)
-    return (dh * masks).sum(0)
-
-
-def project_weight_grad(dout: Tensor, h: Tensor, masks: Tensor | None) -> Tensor:
-    """Gradient of :func:`project` w.r.t. ``W`` summed over steps: dout (T, B, G*u), h (T, B, u)."""
-    if masks is None:
-        return dout.reshape(-1, dout.shape[-1]).t() @ h.reshape(-1, h.shape[-1])
-    g = masks.shape[0]
-    tb = dout.shape[0] * dout.shape[1]
-    hm = (h.unsqueeze(0) * masks.unsqueeze(1)).reshape(g, tb, -1)
-    dg = dout.reshape(tb, g, -1).transpose(0, 1)
-    return torch.bmm(dg.transpose(1, 2), hm).reshape(-1, h.shape[-1])
-
-
-def inplace_or(act: _activations.Activation, scratch: bool) -> Callable[[Tensor], Tensor]:
-    """The activation's in-place variant when the runner owns the tensor (scratch mode)."""
-    return act.fn_ if scratch and act.fn_ is not None else act.fn
+__all__ = ["RecurrentCell"]
 
 
 def _gate_permutation(units: int, order: Sequence[int]) -> Tensor:
@@ -105,6 +53,9 @@ class RecurrentCell(LazyBuild, nn.Module):
     runner_order: tuple[int, ...] | None = None
     # step() writes its output into ``out`` when given one
     writes_out: bool = False
+    # leading runner gate blocks the recurrent activation covers (a hard sigmoid's affine part is
+    # folded into their weights, see .projection); 0: not folded
+    folded_gates: int = 0
     # parameters and buffers, registered in __init__ (declared here for type checkers)
     weight_ih: Tensor
     weight_hh: Tensor
@@ -413,9 +364,11 @@ class RecurrentCell(LazyBuild, nn.Module):
         by all gates, or (G, B, d) for one mask per gate (Keras implementation=1). Computed in
         ``x``'s dtype (the weights are cast to it: the compute dtype under autocast)."""
         bias = self._input_bias()
-        w = cast_all([self._runner_rows(self.weight_ih)], x.dtype)[0]
+        # (folded in the compute dtype: autocast then equals a module cast to that dtype)
+        w = fold_gate_rows(self, cast_all([self._runner_rows(self.weight_ih)], x.dtype)[0])
         if bias is not None:
             bias = cast_all([self._runner_rows(bias)], x.dtype)[0]
+        bias = fold_input_bias(self, bias, x.dtype)
         if dropout_masks is None or dropout_masks.dim() == 2:
             if dropout_masks is not None:
                 x = x * dropout_masks.unsqueeze(1)
@@ -434,7 +387,7 @@ class RecurrentCell(LazyBuild, nn.Module):
     def recurrent_weights(self, dtype: torch.dtype | None = None) -> tuple[Tensor, ...]:
         """Parameters the recurrence uses, in the runner's gate order (handed to the runner's
         autograd function), cast to ``dtype`` when given."""
-        return tuple(cast_all([self._runner_rows(self.weight_hh)], dtype))
+        return (fold_gate_rows(self, cast_all([self._runner_rows(self.weight_hh)], dtype)[0]),)
 
     def prepare_recurrent(self, rec: tuple[Tensor, ...]) -> tuple[Tensor | None, ...]:
         """Per-call form of :meth:`recurrent_weights` for :meth:`step` (transposed, contiguous)."""
@@ -444,6 +397,11 @@ class RecurrentCell(LazyBuild, nn.Module):
         """True when an activation has no elementwise derivative: the runner then lets autograd
         differentiate its loop instead of using the cell's batched backward."""
         return not (self.activation.elementwise and self.recurrent_activation.elementwise)
+
+    def step_inputs(self, xp: Tensor, mode: str) -> Sequence[Any]:
+        """What :meth:`make_step`'s function gets as ``xp`` at each step (the runner's ``mode``):
+        the step's slice of the projection (T, B, G*u); a cell may add views made up front."""
+        return xp.unbind(0)
 
     def make_step(
         self, prep: tuple[Tensor | None, ...], rmask: Tensor | None, mode: str
@@ -474,7 +432,7 @@ class RecurrentCell(LazyBuild, nn.Module):
         """For :meth:`backward_prepare`: the recurrent activation and its derivative over the first
         ``width`` columns of the pre-activations ``z``, then the activation and its derivative over
         the rest (the candidate block)."""
-        ra, act = self.recurrent_activation, self.activation
+        ra, act = gate_activation(self), self.activation
         z_s, z_g = z[..., :width], z[..., width:]
         s, g = ra(z_s), act(z_g)
         return s, ra.derivative(z_s, s), g, act.derivative(z_g, g)  # type: ignore[misc]

@@ -9,7 +9,8 @@ import torch
 from torch import Tensor
 
 from ..common.precision import cast_all
-from .base_cell import RecurrentCell, inplace_or, project, project_backward, project_weight_grad
+from .base_cell import RecurrentCell
+from .projection import fold_gate_rows, gate_activation, inplace_or, project, project_backward, project_weight_grad
 from .rnn import RNN
 
 __all__ = ["GRUCell", "GRU"]
@@ -33,6 +34,7 @@ class GRUCell(RecurrentCell):
     keras_class = "GRU"
     keras_order = (1, 0, 2)
     writes_out = True
+    folded_gates = 2  # [r | z]
 
     def __init__(self, units: int, input_size: int | None = None, *, reset_after: bool = True,
                  **kwargs: Any) -> None:
@@ -80,9 +82,8 @@ class GRUCell(RecurrentCell):
         return self.bias_ih if self.reset_after else self.bias
 
     def recurrent_weights(self, dtype=None):
-        if self.reset_after and self.use_bias:
-            return tuple(cast_all([self.weight_hh, self.bias_hh], dtype))
-        return tuple(cast_all([self.weight_hh], dtype))
+        rec = [self.weight_hh, self.bias_hh] if self.reset_after and self.use_bias else [self.weight_hh]
+        return tuple(fold_gate_rows(self, t) for t in cast_all(rec, dtype))
 
     def prepare_recurrent(self, rec):
         w = rec[0]
@@ -94,7 +95,7 @@ class GRUCell(RecurrentCell):
     def make_step(self, prep, rmask, mode):
         u = self.units
         inplace, scratch = mode != "autograd", mode == "scratch"
-        ra, act = self.recurrent_activation, self.activation
+        ra, act = gate_activation(self), self.activation
         if ra.elementwise:
             gate_fn = inplace_or(ra, scratch)
         else:

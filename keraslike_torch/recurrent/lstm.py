@@ -8,7 +8,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .base_cell import RecurrentCell, inplace_or, project, project_backward, project_weight_grad
+from .base_cell import RecurrentCell
+from .projection import gate_activation, inplace_or, project, project_backward, project_weight_grad
 from .rnn import RNN
 
 __all__ = ["LSTMCell", "LSTM"]
@@ -58,18 +59,45 @@ class LSTMCell(RecurrentCell):
     # runner gate order [o | i | f | g]: the recurrent activation covers one contiguous 3u block
     # and, in the backward, the three blocks scaled by dc are contiguous.
     runner_order = (3, 0, 1, 2)
+    folded_gates = 3
+
+    def step_inputs(self, xp, mode):
+        if mode != "scratch":
+            return super().step_inputs(xp, mode)
+        # the step activates the gate blocks in place: their views are made for all steps at once
+        u = self.units
+        blocks = (xp, xp[..., : 3 * u], xp[..., :u], xp[..., u: 2 * u], xp[..., 2 * u: 3 * u], xp[..., 3 * u:])
+        return list(zip(*(b.unbind(0) for b in blocks)))
 
     def make_step(self, prep, rmask, mode):
         u, wt = self.units, prep[0]
         inplace, scratch = mode != "autograd", mode == "scratch"
-        fast = rmask is None and inplace
-        ra, act = self.recurrent_activation, self.activation
-        gate_fn = inplace_or(ra, scratch)
-        cand_fn, cell_fn = inplace_or(act, scratch), act.fn
+        ra, act = gate_activation(self), self.activation
+        cell_fn = act.fn
         sizes = (3 * u, u)
+        if scratch and ra.fn_ is not None and act.fn_ is not None:
+            gate_, cand_ = ra.fn_, act.fn_
+
+            def step_in_place(views, states, extras, out):
+                z, z_s, o, i, f, z_g = views
+                h, c = states
+                if rmask is None:
+                    z.addmm_(h, wt)
+                else:
+                    project(z, h, wt, rmask, inplace=True)
+                gate_(z_s)
+                c_new = torch.addcmul(f * c, i, cand_(z_g))
+                return torch.mul(o, cell_fn(c_new), out=out), c_new
+
+            return step_in_place
+        fast = rmask is None and inplace
+        gate_fn = inplace_or(ra, scratch)
+        cand_fn = inplace_or(act, scratch)
         gates_elementwise = ra.elementwise
 
         def step(xp, states, extras, out):
+            if scratch:
+                xp = xp[0]  # (step_inputs' views)
             h, c = states
             z = xp.addmm_(h, wt) if fast else project(xp, h, wt, rmask, inplace)
             z_s, z_g = z.split(sizes, 1)

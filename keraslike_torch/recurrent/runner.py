@@ -65,7 +65,7 @@ def _loop(
         step_extras = [[xp.new_empty(batch, k) for k in cell.extra_residual_sizes()]] * steps
     else:
         step_extras = [None] * steps
-    xs = xp.unbind(0)
+    xs = cell.step_inputs(xp, mode)
     # Outside autograd, outputs are written straight into one buffer (no stack at the end).
     # (states are (B, units), or (B, filters, *spatial) for the convolutional cells)
     out_buf = xp.new_empty(steps, *states[0].shape) if return_sequences and mode != "autograd" else None

@@ -7,7 +7,8 @@ from typing import Any
 
 import torch
 
-from .base_cell import RecurrentCell, inplace_or, project, project_backward, project_weight_grad
+from .base_cell import RecurrentCell
+from .projection import inplace_or, project, project_backward, project_weight_grad
 from .rnn import RNN
 
 __all__ = ["SimpleRNNCell", "SimpleRNN"]

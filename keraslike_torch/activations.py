@@ -183,7 +183,8 @@ def _unit_clip_(x: Tensor) -> Tensor:
 # What is left of a hard sigmoid once its affine part is folded into the weights, with the
 # derivative convention of each: TensorFlow's clip passes the gradient on the closed interval
 # (Keras 1/2, tf-keras), its relu6 on the open one (Keras 3).
-_UNIT_CLIP_CLOSED = Activation("unit_clip_closed", _unit_clip, lambda x, y: _mask((x >= 0) & (x <= 1), x), _unit_clip_)
+# (y == x exactly where 0 <= x <= 1: one comparison instead of two and an and)
+_UNIT_CLIP_CLOSED = Activation("unit_clip_closed", _unit_clip, lambda x, y: _mask(y == x, x), _unit_clip_)
 _UNIT_CLIP_OPEN = Activation("unit_clip_open", _unit_clip, lambda x, y: _mask((x > 0) & (x < 1), x), _unit_clip_)
 
 

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 
 from .base_cell import RecurrentCell
-from .projection import gate_activation, inplace_or, project, project_backward, project_weight_grad
+from .projection import activation_into, gate_activation, inplace_or, project, project_backward, project_weight_grad
 from .rnn import RNN
 
 __all__ = ["LSTMCell", "LSTM"]
@@ -94,6 +94,8 @@ class LSTMCell(RecurrentCell):
         gate_fn = inplace_or(ra, scratch)
         cand_fn = inplace_or(act, scratch)
         gates_elementwise = ra.elementwise
+        save = mode == "save"  # the two tanh (activation) values are kept for the backward
+        into = activation_into(act)
 
         def step(xp, states, extras, out):
             if scratch:
@@ -105,23 +107,36 @@ class LSTMCell(RecurrentCell):
                 o, i, f = gate_fn(z_s).split(u, 1)
             else:
                 o, i, f = (ra.fn(part) for part in z_s.split(u, 1))
-            c_new = torch.addcmul(f * c, i, cand_fn(z_g))
-            return torch.mul(o, cell_fn(c_new), out=out), c_new
+            g = into(z_g, extras[0]) if save else cand_fn(z_g)
+            c_new = torch.addcmul(f * c, i, g)
+            tc = into(c_new, extras[1]) if save else cell_fn(c_new)
+            return torch.mul(o, tc, out=out), c_new
 
         return step
 
+    def extra_residual_sizes(self):
+        return (self.units, self.units)  # activation(z_g) and activation(c_new) of every step
+
     def backward_prepare(self, z, extras, hist):
         u = self.units
-        act = self.activation
-        s, ds, g, dg = self.gate_derivatives(z, 3 * u)
+        ra, act = gate_activation(self), self.activation
+        g, tc = extras  # the forward's activation(z_g), activation(c_new)
+        z_s = z[..., : 3 * u]
+        s = ra(z_s)
+        ds = ra.derivative(z_s, s)  # type: ignore[misc]
+        dg = act.derivative(z[..., 3 * u:], g)  # type: ignore[misc]
         c_prev, c_new = hist[:-1, 1], hist[1:, 1]
-        tc = act(c_new)
+        # (at a masked step tc is that of the step's own c_new, not the carried state's: the
+        # runner gives such a step zero gradients, so its coefficients never count)
         dtc = act.derivative(c_new, tc)  # type: ignore[misc]
         o, i, f = s[..., :u], s[..., u: 2 * u], s[..., 2 * u:]
         dc_from_h = o * dtc
-        coef_c = torch.cat([g * ds[..., u: 2 * u], c_prev * ds[..., 2 * u:], i * dg], -1)
+        coef_c = z.new_empty(*z.shape[:-1], 3, u)  # the i, f, g blocks' factors of dc
+        torch.mul(g, ds[..., u: 2 * u], out=coef_c[..., 0, :])
+        torch.mul(c_prev, ds[..., 2 * u:], out=coef_c[..., 1, :])
+        torch.mul(i, dg, out=coef_c[..., 2, :])
         coef_o = tc * ds[..., :u]
-        return dc_from_h, coef_c.view(*coef_c.shape[:-1], 3, u), coef_o, f.contiguous(), hist[:-1, 0]
+        return dc_from_h, coef_c, coef_o, f.contiguous(), hist[:-1, 0]
 
     def backward_step(self, k, dnew, pre, rec, rmask, dxp, aux):
         dh, dc = dnew

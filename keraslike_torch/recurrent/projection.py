@@ -30,8 +30,8 @@ from .. import activations as _activations
 if TYPE_CHECKING:
     from .base_cell import RecurrentCell
 
-__all__ = ["project", "project_backward", "project_weight_grad", "inplace_or", "gate_activation",
-           "fold_gate_rows", "fold_input_bias"]
+__all__ = ["project", "project_backward", "project_weight_grad", "inplace_or", "activation_into",
+           "gate_activation", "fold_gate_rows", "fold_input_bias"]
 
 
 def project(
@@ -81,6 +81,15 @@ def project_weight_grad(dout: Tensor, h: Tensor, masks: Tensor | None) -> Tensor
 def inplace_or(act: _activations.Activation, scratch: bool) -> Callable[[Tensor], Tensor]:
     """The activation's in-place variant when the runner owns the tensor (scratch mode)."""
     return act.fn_ if scratch and act.fn_ is not None else act.fn
+
+
+def activation_into(act: _activations.Activation) -> Callable[[Tensor, Tensor], Tensor]:
+    """``f(x, out)``: ``act(x)`` written into ``out`` (a residual buffer the backward reads)."""
+    if act is _activations.get("tanh"):
+        return lambda x, out: torch.tanh(x, out=out)
+    if act is _activations.get("sigmoid"):
+        return lambda x, out: torch.sigmoid(x, out=out)
+    return lambda x, out: out.copy_(act.fn(x))
 
 
 def _fold(cell: RecurrentCell) -> tuple[float, float, _activations.Activation] | None:

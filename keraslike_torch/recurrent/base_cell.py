@@ -28,7 +28,6 @@ from torch import Tensor, nn
 
 from .. import activations as _activations
 from .. import initializers as _initializers
-from ..common import tracing
 from ..common.config import LazyBuild, check_rate, check_weights
 from ..common.precision import cast_all
 from .projection import fold_gate_rows, fold_input_bias, gate_activation

@@ -109,9 +109,8 @@ def _on_runner(layer: torch.nn.Module) -> torch.nn.Module:
 
 def _gemms_only(p: Point, gates: int) -> Callable[[], object]:
     """The layer's matmuls with no gates, in the runner's layouts: one input projection
-    (``F.linear`` with the (G*U, F) weight: on MKL that layout was 1.7x faster than ``x @ k``
-    with k (F, G*U) at the base shape), then one in-place addmm per step (the same Python loop a
-    step-wise runner needs)."""
+    (``F.linear`` with the (G*U, F) weight, as the runner calls it), then one in-place addmm per
+    step (the same Python loop a step-wise runner needs)."""
     g = torch.Generator().manual_seed(1)
     x = torch.randn(p.T * p.B, p.F, generator=g)
     k = torch.randn(gates * p.U, p.F, generator=g) * 0.1

@@ -49,9 +49,6 @@ class Activation:
     fn: Callable[[Tensor], Tensor]
     derivative: Callable[[Tensor, Tensor], Tensor] | None = None
     fn_: Callable[[Tensor], Tensor] | None = None  # in-place variant, where torch has one
-    # (a, b, g) when fn(x) is g(a * x + b) with g a clamp to [0, 1]: the hard sigmoids, whose
-    # affine part the sequence runner folds into the gate weights (recurrent/projection.py)
-    fold: tuple[float, float, Activation] | None = None
 
     def __call__(self, x: Tensor) -> Tensor:
         return self.fn(x)
@@ -69,7 +66,7 @@ class Activation:
         # their functions by reference, as Python does (a user lambda cannot pickle).
         if _REGISTRY.get(self.name) is self:
             return get, (self.name,)
-        return Activation, (self.name, self.fn, self.derivative, self.fn_, self.fold)
+        return Activation, (self.name, self.fn, self.derivative, self.fn_)
 
 
 ActivationLike = str | None | Activation | Callable[[Tensor], Tensor] | dict
@@ -172,22 +169,6 @@ def _log_softmax(x: Tensor) -> Tensor:
 _REGISTRY: dict[str, Activation] = {}
 
 
-def _unit_clip(x: Tensor) -> Tensor:
-    return torch.clamp(x, 0.0, 1.0)
-
-
-def _unit_clip_(x: Tensor) -> Tensor:
-    return x.clamp_(0.0, 1.0)
-
-
-# What is left of a hard sigmoid once its affine part is folded into the weights, with the
-# derivative convention of each: TensorFlow's clip passes the gradient on the closed interval
-# (Keras 1/2, tf-keras), its relu6 on the open one (Keras 3).
-# (y == x exactly where 0 <= x <= 1: one comparison instead of two and an and)
-_UNIT_CLIP_CLOSED = Activation("unit_clip_closed", _unit_clip, lambda x, y: _mask(y == x, x), _unit_clip_)
-_UNIT_CLIP_OPEN = Activation("unit_clip_open", _unit_clip, lambda x, y: _mask((x > 0) & (x < 1), x), _unit_clip_)
-
-
 def register(activation: Activation, *aliases: str) -> Activation:
     """Register an activation under its name and ``aliases`` so that configs can name it."""
     for key in (activation.name, *aliases):
@@ -205,7 +186,6 @@ for _act, _aliases in [
             _hard_sigmoid,
             lambda x, y: _mask((x > -3) & (x < 3), x) / 6,
             torch._C._nn.hardsigmoid_,
-            (1 / 6, 0.5, _UNIT_CLIP_OPEN),
         ),
         (),
     ),
@@ -215,7 +195,6 @@ for _act, _aliases in [
             hard_sigmoid_keras2,
             lambda x, y: _mask((x >= -2.5) & (x <= 2.5), x) * 0.2,
             lambda x: x.mul_(0.2).add_(0.5).clamp_(0.0, 1.0),
-            (0.2, 0.5, _UNIT_CLIP_CLOSED),
         ),
         ("legacy_hard_sigmoid",),
     ),

@@ -1,10 +1,10 @@
-"""The sequence runner's fast form of the hard sigmoid (its affine part folded into the gate
-weights, recurrent/projection.py) equals the plain formula.
+"""The sequence runner's three modes give the plain formula's numbers: no grad (gates activated
+in place through views made once per sequence), the hand-written backward (the LSTM keeps the
+forward's activation values for it) and autograd through the functional loop (the tracers' path).
 
 Keras parity of the same configurations is in test_parity_matrix (values, both generations' hard
-sigmoids), test_gradients and test_masks; here the folded form is compared with the plain formula
-written out in torch, in float64, in every runner mode (no grad, the hand-written backward,
-autograd through the functional loop), with masks with holes and recurrent dropout.
+sigmoids), test_gradients and test_masks; here each mode is compared with Keras's step written out
+in torch, in float64, with masks with holes and with recurrent dropout.
 """
 
 from __future__ import annotations
@@ -13,13 +13,12 @@ import pytest
 import torch
 
 import keraslike_torch as kt
-from keraslike_torch.recurrent.projection import gate_activation
 
-HARD = ["hard_sigmoid", "hard_sigmoid_keras2"]
+HARD = ["hard_sigmoid", "hard_sigmoid_keras2", "sigmoid"]
 
 
 def _keras_formula(kind: str, layer, x: torch.Tensor, mask: torch.Tensor | None, ra) -> torch.Tensor:
-    """Keras's step written out from the Keras weights: unfused, unfolded, autograd-friendly."""
+    """Keras's step written out from the Keras weights: unfused, autograd-friendly."""
     k, r, *b = [torch.as_tensor(a, dtype=x.dtype) for a in layer.get_keras_weights()]
     b = b[0] if b else torch.zeros(k.shape[1], dtype=x.dtype)
     u = layer.cell.units
@@ -68,9 +67,8 @@ CASES = [("LSTM", {}), ("GRU", {"reset_after": True}), ("GRU", {"reset_after": F
 @pytest.mark.parametrize("ra", HARD)
 @pytest.mark.parametrize("kind,kw", CASES, ids=["lstm", "gru_after", "gru_before", "lstm_nobias"])
 @pytest.mark.parametrize("masked", [False, True], ids=["nomask", "holes"])
-def test_folded_hard_sigmoid_equals_keras_formula(kind, kw, ra, masked):
+def test_runner_modes_equal_keras_formula(kind, kw, ra, masked):
     layer = _layer(kind, ra, **dict(kw))
-    assert gate_activation(layer.cell).name.startswith("unit_clip")
     g = torch.Generator().manual_seed(0)
     x = torch.randn(3, 9, 4, generator=g, dtype=torch.float64) * 3  # gates reach both saturations
     mask = torch.rand(3, 9, generator=g) > 0.3 if masked else None
@@ -80,7 +78,7 @@ def test_folded_hard_sigmoid_equals_keras_formula(kind, kw, ra, masked):
         scratch = layer(x, mask=mask)
     torch.testing.assert_close(scratch, want, rtol=1e-13, atol=1e-14)
 
-    # the hand-written backward (folded coordinates) against autograd through the formula
+    # the hand-written backward against autograd through the formula
     xg = x.clone().requires_grad_(True)
     out = layer(xg, mask=mask)
     torch.testing.assert_close(out.detach(), want, rtol=1e-13, atol=1e-14)
@@ -109,10 +107,9 @@ def test_folded_hard_sigmoid_equals_keras_formula(kind, kw, ra, masked):
 
 
 @pytest.mark.parametrize("ra", HARD)
-def test_folded_gates_agree_across_runner_modes(ra):
-    """With per-gate recurrent dropout (masks on the folded weights' blocks) the no-grad loop and
-    the one the hand-written backward saves give the same numbers; the functional loop (the path
-    tracers take) gives the eager numbers."""
+def test_runner_modes_agree_under_recurrent_dropout(ra):
+    """With per-gate recurrent dropout the no-grad loop and the one the hand-written backward
+    saves give the same numbers; the functional loop (the path tracers take) gives the eager ones."""
     layer = _layer("LSTM", ra, recurrent_dropout=0.3)
     x = torch.randn(2, 6, 4, dtype=torch.float64) * 3
     torch.manual_seed(11)

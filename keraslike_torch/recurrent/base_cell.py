@@ -30,7 +30,6 @@ from .. import activations as _activations
 from .. import initializers as _initializers
 from ..common.config import LazyBuild, check_rate, check_weights
 from ..common.precision import cast_all
-from .projection import fold_gate_rows, fold_input_bias, gate_activation
 
 __all__ = ["RecurrentCell"]
 
@@ -52,9 +51,6 @@ class RecurrentCell(LazyBuild, nn.Module):
     runner_order: tuple[int, ...] | None = None
     # step() writes its output into ``out`` when given one
     writes_out: bool = False
-    # leading runner gate blocks the recurrent activation covers (a hard sigmoid's affine part is
-    # folded into their weights, see .projection); 0: not folded
-    folded_gates: int = 0
     # parameters and buffers, registered in __init__ (declared here for type checkers)
     weight_ih: Tensor
     weight_hh: Tensor
@@ -356,11 +352,9 @@ class RecurrentCell(LazyBuild, nn.Module):
         by all gates, or (G, B, d) for one mask per gate (Keras implementation=1). Computed in
         ``x``'s dtype (the weights are cast to it: the compute dtype under autocast)."""
         bias = self._input_bias()
-        # (folded in the compute dtype: autocast then equals a module cast to that dtype)
-        w = fold_gate_rows(self, cast_all([self._runner_rows(self.weight_ih)], x.dtype)[0])
+        w = cast_all([self._runner_rows(self.weight_ih)], x.dtype)[0]
         if bias is not None:
             bias = cast_all([self._runner_rows(bias)], x.dtype)[0]
-        bias = fold_input_bias(self, bias, x.dtype)
         if dropout_masks is None or dropout_masks.dim() == 2:
             if dropout_masks is not None:
                 x = x * dropout_masks.unsqueeze(1)
@@ -379,7 +373,7 @@ class RecurrentCell(LazyBuild, nn.Module):
     def recurrent_weights(self, dtype: torch.dtype | None = None) -> tuple[Tensor, ...]:
         """Parameters the recurrence uses, in the runner's gate order (handed to the runner's
         autograd function), cast to ``dtype`` when given."""
-        return (fold_gate_rows(self, cast_all([self._runner_rows(self.weight_hh)], dtype)[0]),)
+        return tuple(cast_all([self._runner_rows(self.weight_hh)], dtype))
 
     def prepare_recurrent(self, rec: tuple[Tensor, ...]) -> tuple[Tensor | None, ...]:
         """Per-call form of :meth:`recurrent_weights` for :meth:`step` (transposed, contiguous)."""
@@ -424,7 +418,7 @@ class RecurrentCell(LazyBuild, nn.Module):
         """For :meth:`backward_prepare`: the recurrent activation and its derivative over the first
         ``width`` columns of the pre-activations ``z``, then the activation and its derivative over
         the rest (the candidate block)."""
-        ra, act = gate_activation(self), self.activation
+        ra, act = self.recurrent_activation, self.activation
         z_s, z_g = z[..., :width], z[..., width:]
         s, g = ra(z_s), act(z_g)
         return s, ra.derivative(z_s, s), g, act.derivative(z_g, g)  # type: ignore[misc]

@@ -10,7 +10,7 @@ from torch import Tensor
 
 from ..common.precision import cast_all
 from .base_cell import RecurrentCell
-from .projection import fold_gate_rows, gate_activation, inplace_or, project, project_backward, project_weight_grad
+from .projection import inplace_or, project, project_backward, project_weight_grad
 from .rnn import RNN
 
 __all__ = ["GRUCell", "GRU"]
@@ -34,7 +34,6 @@ class GRUCell(RecurrentCell):
     keras_class = "GRU"
     keras_order = (1, 0, 2)
     writes_out = True
-    folded_gates = 2  # [r | z]
 
     def __init__(self, units: int, input_size: int | None = None, *, reset_after: bool = True,
                  **kwargs: Any) -> None:
@@ -82,8 +81,9 @@ class GRUCell(RecurrentCell):
         return self.bias_ih if self.reset_after else self.bias
 
     def recurrent_weights(self, dtype=None):
-        rec = [self.weight_hh, self.bias_hh] if self.reset_after and self.use_bias else [self.weight_hh]
-        return tuple(fold_gate_rows(self, t) for t in cast_all(rec, dtype))
+        if self.reset_after and self.use_bias:
+            return tuple(cast_all([self.weight_hh, self.bias_hh], dtype))
+        return tuple(cast_all([self.weight_hh], dtype))
 
     def prepare_recurrent(self, rec):
         w = rec[0]
@@ -92,10 +92,18 @@ class GRUCell(RecurrentCell):
         u = self.units
         return (w[: 2 * u].t().contiguous(), w[2 * u:].t().contiguous())
 
+    def step_inputs(self, xp, mode):
+        if mode != "scratch":
+            return super().step_inputs(xp, mode)
+        # [r | z] and the candidate block of every step, made at once (the loop is dispatch-bound)
+        u = self.units
+        blocks = (xp, xp[..., : 2 * u], xp[..., 2 * u:], xp[..., :u], xp[..., u: 2 * u])
+        return list(zip(*(b.unbind(0) for b in blocks)))
+
     def make_step(self, prep, rmask, mode):
         u = self.units
         inplace, scratch = mode != "autograd", mode == "scratch"
-        ra, act = gate_activation(self), self.activation
+        ra, act = self.recurrent_activation, self.activation
         if ra.elementwise:
             gate_fn = inplace_or(ra, scratch)
         else:
@@ -107,7 +115,10 @@ class GRUCell(RecurrentCell):
 
             def step(xp, states, extras, out):
                 (h,) = states
-                x_rz, x_n = xp[:, : 2 * u], xp[:, 2 * u:]
+                if scratch:
+                    _, x_rz, x_n, _, _ = xp  # (step_inputs' views)
+                else:
+                    x_rz, x_n = xp[:, : 2 * u], xp[:, 2 * u:]
                 rec = project(b_hh, h, wt, rmask, out=extras[0] if inplace else None)
                 a_rz = x_rz.add_(rec[:, : 2 * u]) if inplace else x_rz + rec[:, : 2 * u]
                 r, z = gate_fn(a_rz).split(u, 1)
@@ -120,8 +131,22 @@ class GRUCell(RecurrentCell):
         wt_rz, wt_n = prep
         m_rz = None if rmask is None else rmask[:2]
         m_n = None if rmask is None else rmask[2:]
+        if scratch and ra.fn_ is not None and act.fn_ is not None:
+            gate_, cand_ = ra.fn_, act.fn_
+
+            def step_before_in_place(views, states, extras, out):
+                _, x_rz, x_n, r, z = views  # r and z become the gates' values in place
+                (h,) = states
+                project(x_rz, h, wt_rz, m_rz, inplace=True)
+                gate_(x_rz)
+                n = cand_(project(x_n, r * h, wt_n, m_n, inplace=True))
+                return (torch.addcmul(n, z, h - n, out=out),)
+
+            return step_before_in_place
 
         def step_before(xp, states, extras, out):
+            if scratch:
+                xp = xp[0]  # (step_inputs' views)
             (h,) = states
             a_rz = project(xp[:, : 2 * u], h, wt_rz, m_rz, inplace=inplace)
             r, z = gate_fn(a_rz).split(u, 1)

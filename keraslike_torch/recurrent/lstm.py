@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 
 from .base_cell import RecurrentCell
-from .projection import activation_into, gate_activation, inplace_or, project, project_backward, project_weight_grad
+from .projection import activation_into, inplace_or, project, project_backward, project_weight_grad
 from .rnn import RNN
 
 __all__ = ["LSTMCell", "LSTM"]
@@ -59,7 +59,6 @@ class LSTMCell(RecurrentCell):
     # runner gate order [o | i | f | g]: the recurrent activation covers one contiguous 3u block
     # and, in the backward, the three blocks scaled by dc are contiguous.
     runner_order = (3, 0, 1, 2)
-    folded_gates = 3
 
     def step_inputs(self, xp, mode):
         if mode != "scratch":
@@ -72,7 +71,7 @@ class LSTMCell(RecurrentCell):
     def make_step(self, prep, rmask, mode):
         u, wt = self.units, prep[0]
         inplace, scratch = mode != "autograd", mode == "scratch"
-        ra, act = gate_activation(self), self.activation
+        ra, act = self.recurrent_activation, self.activation
         cell_fn = act.fn
         sizes = (3 * u, u)
         if scratch and ra.fn_ is not None and act.fn_ is not None:
@@ -119,7 +118,7 @@ class LSTMCell(RecurrentCell):
 
     def backward_prepare(self, z, extras, hist):
         u = self.units
-        ra, act = gate_activation(self), self.activation
+        ra, act = self.recurrent_activation, self.activation
         g, tc = extras  # the forward's activation(z_g), activation(c_new)
         z_s = z[..., : 3 * u]
         s = ra(z_s)

@@ -386,8 +386,20 @@ class RecurrentCell(LazyBuild, nn.Module):
 
     def step_inputs(self, xp: Tensor, mode: str) -> Sequence[Any]:
         """What :meth:`make_step`'s function gets as ``xp`` at each step (the runner's ``mode``):
-        the step's slice of the projection (T, B, G*u); a cell may add views made up front."""
+        the step's slice of the projection (T, B, G*u); a cell whose step activates its gate
+        blocks in place (:meth:`steps_in_place`) gets views of them too, made up front."""
         return xp.unbind(0)
+
+    def steps_in_place(self, mode: str) -> bool:
+        """Whether the step activates its gate blocks in place, on views from :meth:`step_inputs`:
+        without gradients (the runner owns ``xp``) and when both activations have in-place forms."""
+        return mode == "scratch" and self.recurrent_activation.fn_ is not None and self.activation.fn_ is not None
+
+    @staticmethod
+    def views_per_step(*blocks: Tensor) -> list[tuple[Tensor, ...]]:
+        """For (T, ...) tensors ``blocks``, the tuple of their step-k slices for every k (one unbind
+        each: the loop is dispatch-bound)."""
+        return list(zip(*(b.unbind(0) for b in blocks)))
 
     def make_step(
         self, prep: tuple[Tensor | None, ...], rmask: Tensor | None, mode: str

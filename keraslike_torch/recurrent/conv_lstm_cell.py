@@ -51,8 +51,8 @@ class ConvLSTMCell(LSTMCell):
     runner_order: tuple[int, ...] | None = None  # type: ignore[assignment]  # Keras's gate order [i | f | c | o] on the channel axis
     writes_out = False
 
-    def step_inputs(self, xp: Tensor, mode: str) -> Sequence[Any]:
-        return xp.unbind(0)  # (not the LSTM cell's per-gate views)
+    def steps_in_place(self, mode: str) -> bool:
+        return False  # its own step (convolutions), not the LSTM cell's in-place one
 
     def extra_residual_sizes(self) -> tuple[int, ...]:
         return ()  # (the backward is autograd's: no residuals)

@@ -92,13 +92,14 @@ class GRUCell(RecurrentCell):
         u = self.units
         return (w[: 2 * u].t().contiguous(), w[2 * u:].t().contiguous())
 
+    def steps_in_place(self, mode):
+        return not self.reset_after and super().steps_in_place(mode)
+
     def step_inputs(self, xp, mode):
-        if mode != "scratch":
+        if not self.steps_in_place(mode):
             return super().step_inputs(xp, mode)
-        # [r | z] and the candidate block of every step, made at once (the loop is dispatch-bound)
-        u = self.units
-        blocks = (xp, xp[..., : 2 * u], xp[..., 2 * u:], xp[..., :u], xp[..., u: 2 * u])
-        return list(zip(*(b.unbind(0) for b in blocks)))
+        u = self.units  # [r | z], the candidate block, r, z
+        return self.views_per_step(xp[..., : 2 * u], xp[..., 2 * u:], xp[..., :u], xp[..., u: 2 * u])
 
     def make_step(self, prep, rmask, mode):
         u = self.units
@@ -115,10 +116,7 @@ class GRUCell(RecurrentCell):
 
             def step(xp, states, extras, out):
                 (h,) = states
-                if scratch:
-                    _, x_rz, x_n, _, _ = xp  # (step_inputs' views)
-                else:
-                    x_rz, x_n = xp[:, : 2 * u], xp[:, 2 * u:]
+                x_rz, x_n = xp[:, : 2 * u], xp[:, 2 * u:]
                 rec = project(b_hh, h, wt, rmask, out=extras[0] if inplace else None)
                 a_rz = x_rz.add_(rec[:, : 2 * u]) if inplace else x_rz + rec[:, : 2 * u]
                 r, z = gate_fn(a_rz).split(u, 1)
@@ -131,11 +129,11 @@ class GRUCell(RecurrentCell):
         wt_rz, wt_n = prep
         m_rz = None if rmask is None else rmask[:2]
         m_n = None if rmask is None else rmask[2:]
-        if scratch and ra.fn_ is not None and act.fn_ is not None:
-            gate_, cand_ = ra.fn_, act.fn_
+        if self.steps_in_place(mode):
+            gate_, cand_ = inplace_or(ra, True), inplace_or(act, True)  # (both have one here)
 
             def step_before_in_place(views, states, extras, out):
-                _, x_rz, x_n, r, z = views  # r and z become the gates' values in place
+                x_rz, x_n, r, z = views  # r and z become the gates' values in place
                 (h,) = states
                 project(x_rz, h, wt_rz, m_rz, inplace=True)
                 gate_(x_rz)
@@ -145,8 +143,6 @@ class GRUCell(RecurrentCell):
             return step_before_in_place
 
         def step_before(xp, states, extras, out):
-            if scratch:
-                xp = xp[0]  # (step_inputs' views)
             (h,) = states
             a_rz = project(xp[:, : 2 * u], h, wt_rz, m_rz, inplace=inplace)
             r, z = gate_fn(a_rz).split(u, 1)

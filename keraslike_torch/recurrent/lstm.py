@@ -61,12 +61,11 @@ class LSTMCell(RecurrentCell):
     runner_order = (3, 0, 1, 2)
 
     def step_inputs(self, xp, mode):
-        if mode != "scratch":
+        if not self.steps_in_place(mode):
             return super().step_inputs(xp, mode)
-        # the step activates the gate blocks in place: their views are made for all steps at once
         u = self.units
-        blocks = (xp, xp[..., : 3 * u], xp[..., :u], xp[..., u: 2 * u], xp[..., 2 * u: 3 * u], xp[..., 3 * u:])
-        return list(zip(*(b.unbind(0) for b in blocks)))
+        return self.views_per_step(xp, xp[..., : 3 * u], xp[..., :u], xp[..., u: 2 * u], xp[..., 2 * u: 3 * u],
+                                   xp[..., 3 * u:])
 
     def make_step(self, prep, rmask, mode):
         u, wt = self.units, prep[0]
@@ -74,8 +73,8 @@ class LSTMCell(RecurrentCell):
         ra, act = self.recurrent_activation, self.activation
         cell_fn = act.fn
         sizes = (3 * u, u)
-        if scratch and ra.fn_ is not None and act.fn_ is not None:
-            gate_, cand_ = ra.fn_, act.fn_
+        if self.steps_in_place(mode):
+            gate_, cand_ = inplace_or(ra, True), inplace_or(act, True)  # (both have one here)
 
             def step_in_place(views, states, extras, out):
                 z, z_s, o, i, f, z_g = views
@@ -97,8 +96,6 @@ class LSTMCell(RecurrentCell):
         into = activation_into(act)
 
         def step(xp, states, extras, out):
-            if scratch:
-                xp = xp[0]  # (step_inputs' views)
             h, c = states
             z = xp.addmm_(h, wt) if fast else project(xp, h, wt, rmask, inplace)
             z_s, z_g = z.split(sizes, 1)

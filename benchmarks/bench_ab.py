@@ -30,6 +30,8 @@ CASES = [
                                                              "keras_version": 2}, False, True),
     ("GRU reset_after=False B=64 T=100", 64, 100, 128, 128, {"reset_after": False, "_gru": True}, False, False),
     ("LSTM mask with holes B=64 T=100", 64, 100, 128, 128, {}, True, False),
+    ("LSTM mask with holes B=64 T=100 F=U=32", 64, 100, 32, 32, {}, True, False),
+    ("LSTM mask with holes F=U=32 training step", 64, 100, 32, 32, {}, True, True),
     ("fused LSTM training step", 64, 100, 128, 128, {}, False, True),
     ("Keras 3 hard_sigmoid LSTM B=64 T=100", 64, 100, 128, 128, {"recurrent_activation": "hard_sigmoid"},
      False, False),
@@ -84,9 +86,9 @@ print(json.dumps(out))
 '''
 
 
-def _side(path: Path, rounds: int) -> dict[str, list[float]]:
+def _side(path: Path, cases: list, rounds: int) -> dict[str, list[float]]:
     env = {**os.environ, "PYTHONPATH": str(path)}
-    r = subprocess.run([sys.executable, "-c", WORKER, json.dumps(CASES), str(rounds)], env=env,
+    r = subprocess.run([sys.executable, "-c", WORKER, json.dumps(cases), str(rounds)], env=env,
                        capture_output=True, text=True, check=True, cwd=tempfile.gettempdir())
     return json.loads(r.stdout.strip().splitlines()[-1])
 
@@ -96,18 +98,20 @@ def main() -> int:
     ap.add_argument("--base", required=True, help="the commit to compare with (git rev)")
     ap.add_argument("--pairs", type=int, default=4, help="alternating subprocess pairs")
     ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--only", default="", help="run only the cases whose name contains this")
     ap.add_argument("--write", action="store_true", help="write the bench_ab section of RESULTS.md")
     a = ap.parse_args()
+    cases = [c for c in CASES if a.only in c[0]]
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp) / "base"
         base.mkdir()
         archive = subprocess.run(["git", "-C", str(REPO), "archive", a.base, "keraslike_torch"],
                                  capture_output=True, check=True).stdout
         subprocess.run(["tar", "-x", "-C", str(base)], input=archive, check=True)
-        ratios: dict[str, list[float]] = {c[0]: [] for c in CASES}
+        ratios: dict[str, list[float]] = {c[0]: [] for c in cases}
         calls: dict[str, tuple[int, int]] = {}
         for _ in range(a.pairs):
-            old, new = _side(base, a.rounds), _side(REPO, a.rounds)
+            old, new = _side(base, cases, a.rounds), _side(REPO, cases, a.rounds)
             for k in ratios:
                 ratios[k].append(new[k][0] / old[k][0])
                 calls[k] = (int(old[k][1]), int(new[k][1]))

@@ -67,3 +67,51 @@ def test_suite_doctests(ort) -> None:
     for module in (ort_lstm, timing):
         result = doctest.testmod(module)
         assert result.attempted > 0 and result.failed == 0, module.__name__
+
+
+def test_cuda_suite_runs_its_checks_on_any_device() -> None:
+    """benchmarks/run_cuda.py is run once on a lent GPU, with no second try: every contender it
+    builds runs here on the CPU, its float64 check passes and catches a wrong layer, and its section
+    renders the measured groups (nothing is timed here)."""
+    from ktbench import cuda
+    from ktbench.contenders import Point
+
+    cpu, p = torch.device("cpu"), Point(2, 5, 4)
+    errors = cuda.check(p, cpu)
+    assert len(errors) == 12 and max(errors.values()) < 1e-5, errors
+    graphs: dict = {}
+    fns, steps = cuda.inference(p, cpu, graphs), cuda.training(p, cpu)
+    assert graphs == {}  # CUDA graphs are captured on a CUDA device only
+    for name, fn in {**fns, **steps}.items():
+        out = fn()
+        assert torch.isfinite(out[0] if isinstance(out, tuple) else out).all(), name
+    groups = [{"point": p.as_dict(), "pass": "inference", "times": {n: [1e-3, 2e-3] for n in fns}}]
+    meta = {"device": "CPU", "machine": "m", "rounds": 2, "block_s": 0.01, "wall_s": 1.0, "date": "d",
+            "check_point": p.label(), "check": errors,
+            "graphs": {"kt LSTM hard_sigmoid (runner, CUDA graph) B=2": 0.0, "x": "RuntimeError: capture"}}
+    text = cuda.section(groups, meta)
+    assert "| fused LSTM / torch.nn.LSTM (both cuDNN) | about 1 | 1.00 |" in text
+    assert "| x | RuntimeError: capture |" in text
+
+    real = cuda.layers
+
+    class OffInFloat32(torch.nn.Module):  # a path that is wrong in float32 only (as a device bug)
+        def __init__(self, inner: torch.nn.Module) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x: torch.Tensor, **kw: object) -> torch.Tensor:
+            y = self.inner(x, **kw)
+            return y + 1e-3 if y.dtype == torch.float32 else y
+
+    def wrong(q: Point, device: torch.device) -> dict:
+        mods = real(q, device)
+        mods["kt GRU reset_after=False (runner)"] = OffInFloat32(mods["kt GRU reset_after=False (runner)"])
+        return mods
+
+    cuda.layers = wrong
+    try:
+        with pytest.raises(AssertionError, match="kt GRU reset_after=False"):
+            cuda.check(p, cpu)
+    finally:
+        cuda.layers = real

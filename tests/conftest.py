@@ -9,6 +9,10 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+# TensorFlow turns its oneDNN CPU kernels on by itself only on CPUs with AVX-512 (or newer); without
+# them it has no channels_first pooling and no dilated transposed convolution on the CPU, which the
+# spatial-layer parity tests run as references. On: the same reference on every machine.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 import numpy as np
 import pytest

@@ -55,13 +55,12 @@ def mask_spans(mask: Tensor) -> MaskSpans:
     return MaskSpans(mask, count, length, index, bool((length == 0).any()))
 
 
-def take_steps(t: Tensor, index: Tensor, time_major: bool = False) -> Tensor:
+def take_steps(t: Tensor, index: Tensor) -> Tensor:
     """``t[b, index[b, j]]`` for a batch-major ``t`` (B, T, ...) and ``index`` (B, T'): whole steps
     copied as rows (``index_select`` on (B*T, ...)), several times faster than an elementwise
     ``torch.gather`` with an expanded index (0.9 ms of a 1.9 ms masked LSTM at B=64 T=100 F=U=32).
-    ``t`` may be stored time-major (as the fused kernel's batch-first output is); with
-    ``time_major`` the result is too (the (B, T', ...) view of a (T', B, ...) tensor: the fused
-    kernel then reads its input without a transposing copy).
+    ``t`` may be stored time-major (as the fused kernel's batch-first output is): its rows are
+    then read without a copy. The result is batch-major.
 
     >>> t = torch.arange(6.).view(2, 3, 1)
     >>> take_steps(t, torch.tensor([[2, 0], [1, 1]])).flatten().tolist()
@@ -69,8 +68,6 @@ def take_steps(t: Tensor, index: Tensor, time_major: bool = False) -> Tensor:
     >>> tm = t.transpose(0, 1).contiguous().transpose(0, 1)  # same values, time-major storage
     >>> take_steps(tm, torch.tensor([[2, 0], [1, 1]])).flatten().tolist()
     [2.0, 0.0, 4.0, 4.0]
-    >>> take_steps(t, torch.tensor([[2, 0], [1, 1]]), time_major=True).transpose(0, 1).is_contiguous()
-    True
     """
     batch, steps = t.shape[0], t.shape[1]
     b = torch.arange(batch, device=index.device).unsqueeze(1)
@@ -79,9 +76,6 @@ def take_steps(t: Tensor, index: Tensor, time_major: bool = False) -> Tensor:
         rows, flat = index * batch + b, t.transpose(0, 1).reshape(steps * batch, *t.shape[2:])
     else:
         rows, flat = index + b * steps, t.reshape(batch * steps, *t.shape[2:])
-    if time_major:
-        picked = flat.index_select(0, rows.t().reshape(-1))
-        return picked.view(index.shape[1], batch, *t.shape[2:]).transpose(0, 1)
     picked = flat.index_select(0, rows.reshape(-1))
     return picked.view(batch, index.shape[1], *t.shape[2:])
 
@@ -145,11 +139,15 @@ def fused_call_masked(
     cell state is None unless ``need_states``). Fully masked rows return their initial states.
     """
     steps = x.shape[1]
+    # (x stays batch-major, as an unmasked call's: a time-major input would skip the kernel's
+    # transposing copy, but it changes which GEMM torch's native path runs (half types on CPUs
+    # without oneDNN support for them), and so its rounding: masked calls would no longer equal
+    # unmasked ones on the valid steps bit for bit)
     if spans.index is not None:
-        x = take_steps(x, spans.index, time_major=True)
+        x = take_steps(x, spans.index)
     if mode == "LSTM" and need_states:
-        pad = torch.arange(steps, device=x.device).unsqueeze(1) >= spans.length.unsqueeze(0)  # (T, B)
-        x = torch.cat([x.transpose(0, 1), pad.unsqueeze(-1).to(x.dtype)], -1).transpose(0, 1)
+        pad = torch.arange(steps, device=x.device).unsqueeze(0) >= spans.length.unsqueeze(1)
+        x = torch.cat([x, pad.unsqueeze(-1).to(x.dtype)], -1)
         weights = [torch.cat([weights[0], _saturating_column(weights, hx[0].shape[-1])], 1), *weights[1:]]
     out, final = fused_call(mode, x, hx, weights, has_biases, training)
     last = (spans.length - 1).clamp(min=0)

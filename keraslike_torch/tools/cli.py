@@ -58,6 +58,9 @@ class _Generated:
 
 
 def _verify(path: str, code: Path, model: Any, architecture: str | None) -> int:
+    # TensorFlow's oneDNN CPU kernels (on by default only with AVX-512) are the ones that run
+    # channels_first pooling and dilated transposed convolutions on a CPU: the reference needs them.
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
     try:
         import tensorflow  # noqa: F401  (lazy: heavy, and optional)
     except Exception:

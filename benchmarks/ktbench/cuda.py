@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from .contenders import Point, holes_mask
+from .contenders import Point, _layers, holes_mask
 from .timing import ratio
 
 __all__ = ["layers", "check", "graphed", "inference", "training", "section", "COMPARISONS"]
@@ -40,21 +40,8 @@ RUNNERS = ["kt LSTM hard_sigmoid (runner)", "kt GRU reset_after=False (runner)"]
 
 
 def layers(p: Point, device: torch.device) -> dict[str, torch.nn.Module]:
-    """Every layer the device suite times, seeded, on ``device`` (float32)."""
-    import keraslike_torch as kt
-
-    torch.manual_seed(0)
-    seq = {"input_size": p.F, "return_sequences": True}
-    mods: dict[str, torch.nn.Module] = {
-        "torch.nn.LSTM": torch.nn.LSTM(p.F, p.U, batch_first=True),
-        "kt LSTM (fused)": kt.LSTM(p.U, **seq),
-        "kt LSTM hard_sigmoid (runner)": kt.LSTM(p.U, recurrent_activation="hard_sigmoid_keras2", **seq),
-        "kt GRU (fused)": kt.GRU(p.U, **seq),
-        "kt GRU reset_after=False (runner)": kt.GRU(p.U, reset_after=False, **seq),
-        "kt SimpleRNN (fused)": kt.SimpleRNN(p.U, **seq),
-        "kt SimpleRNN elu (runner)": kt.SimpleRNN(p.U, activation="elu", **seq),
-    }
-    return {k: m.to(device) for k, m in mods.items()}
+    """The main suite's layers (seeded, float32), on ``device``."""
+    return {k: m.to(device) for k, m in _layers(p).items()}
 
 
 def _sync(device: torch.device) -> Callable[[], None]:
